@@ -1,7 +1,7 @@
 """Matching one policy pattern against one requested value, per identifier kind.
 
 Every matcher is total: a pattern or value that does not parse simply does not match, so a hostile CSR can never
-turn a policy check into an exception. Pattern *syntax* is checked once, when rules are loaded (`check_pattern`).
+turn a policy check into an exception. Nothing is trimmed: a name with stray whitespace is not a name. Pattern *syntax* is checked once, when rules are loaded (`check_pattern`).
 
 Pattern forms, by kind:
 
@@ -53,7 +53,6 @@ def normalise_dns(name: str, *, wildcard: bool = True) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _normalise_dns(name: str, wildcard: bool) -> str | None:
-    name = name.strip()
     if name.endswith("."):
         name = name[:-1]
     if not name:
@@ -118,7 +117,7 @@ def match_ip(pattern: str, value: str) -> bool:
     if network is None or not isinstance(value, str):
         return False
     try:
-        address = ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(value)
     except ValueError:
         return False
     return address.version == network.version and address in network
@@ -185,7 +184,7 @@ def check_pattern(kind: str, pattern: object) -> str | None:
 def _network(pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     # strict: `10.0.0.1/8` has host bits set and is more likely a typo than an intent.
     try:
-        return ipaddress.ip_network(pattern.strip(), strict=True)
+        return ipaddress.ip_network(pattern, strict=True)
     except ValueError:
         return None
 
@@ -193,7 +192,7 @@ def _network(pattern: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | No
 def _split_mailbox(text: object, *, is_pattern: bool) -> tuple[str, str] | None:
     if not isinstance(text, str) or "@" not in text:
         return None
-    local, _, domain = text.strip().rpartition("@")
+    local, _, domain = text.rpartition("@")
     if not domain or (not local and not is_pattern):
         return None
     return local, domain

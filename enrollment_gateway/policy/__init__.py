@@ -1,0 +1,39 @@
+"""The policy engine: pure functions from rules and a candidate certificate to a list of violations."""
+
+from .evaluate import Candidate, evaluate, willing_to_issue
+from .model import (
+    ANY_OTHER_ATTRIBUTE,
+    SAN_TYPES,
+    SUBJECT_ATTRIBUTES,
+    FieldRule,
+    PolicyRules,
+    format_duration,
+    parse_duration,
+)
+from .patterns import check_pattern, match_dns, match_email, match_glob, match_ip, matches, normalise_dns, overlaps
+from .presets import PRESET_DEFAULTS, PRESETS, preset, preset_defaults
+
+__all__ = [
+    "ANY_OTHER_ATTRIBUTE",
+    "PRESETS",
+    "PRESET_DEFAULTS",
+    "SAN_TYPES",
+    "SUBJECT_ATTRIBUTES",
+    "Candidate",
+    "FieldRule",
+    "PolicyRules",
+    "check_pattern",
+    "evaluate",
+    "format_duration",
+    "match_dns",
+    "match_email",
+    "match_glob",
+    "match_ip",
+    "matches",
+    "normalise_dns",
+    "overlaps",
+    "parse_duration",
+    "preset",
+    "preset_defaults",
+    "willing_to_issue",
+]
