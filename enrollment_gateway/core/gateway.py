@@ -1,0 +1,60 @@
+"""The composition root of the core: one object holding every service, opened from the configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config
+from ..crypto.kek import KeyEncryptionKey
+from ..storage.engine import Database
+from .applications import Applications
+from .audit import Auditor
+from .authorities import Authorities
+from .catalog import Catalog
+from .clock import Clock, SystemClock
+from .inventory import Inventory
+from .issuance import Issuance
+from .urls import UrlBuilder
+
+
+@dataclass
+class Gateway:
+    config: Config
+    db: Database
+    kek: KeyEncryptionKey
+    clock: Clock
+    urls: UrlBuilder
+    auditor: Auditor
+    authorities: Authorities
+    catalog: Catalog
+    applications: Applications
+    issuance: Issuance
+    inventory: Inventory
+
+    @classmethod
+    async def open(cls, config: Config, *, clock: Clock | None = None, database: Database | None = None) -> "Gateway":
+        clock = clock or SystemClock()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        kek = load_kek(config)
+        db = database or await Database.open(config.database_url)
+        urls = UrlBuilder(config.public_https_url, config.public_http_url)
+        auditor = Auditor(clock)
+        authorities = Authorities(db, kek, clock, urls, auditor)
+        return cls(
+            config=config, db=db, kek=kek, clock=clock, urls=urls, auditor=auditor, authorities=authorities,
+            catalog=Catalog(db, clock, auditor),
+            applications=Applications(db, clock, auditor),
+            issuance=Issuance(db, kek, clock, authorities, auditor, config.issuance),
+            inventory=Inventory(db, kek, clock, auditor),
+        )
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+def load_kek(config: Config) -> KeyEncryptionKey:
+    if config.storage.kek:
+        return KeyEncryptionKey.from_base64(config.storage.kek)
+    path = Path(config.storage.kek_file) if config.storage.kek_file else config.data_dir / "kek.key"
+    return KeyEncryptionKey.load_or_create(path)

@@ -1,0 +1,332 @@
+"""The one issuance entry point every protocol calls: check, approve or park, sign, store, audit.
+
+Compare Boulder's `IssuanceRequest` and step-ca's `SignWithContext`: a protocol turns its wire message into an
+`IssuanceRequest`; the answer is `Issued`, `Pending`, or a `GatewayError` carrying every policy violation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ..algorithms import KeyAlgorithm, signature_algorithm_for
+from ..config import IssuanceSettings
+from ..crypto import builder, keys, names
+from ..crypto.csr import ParsedCSR, parse_csr
+from ..crypto.export import fingerprints, signature_algorithm_name
+from ..crypto.kek import KeyEncryptionKey
+from ..crypto.signer import LocalSigner
+from ..domain import (Actor, Certificate, CertificateRequest, EnrollmentMethod, Profile, RequestStatus, Role)
+from ..errors import ErrorKind, GatewayError, Violation, conflict, malformed, not_found
+from ..policy import Candidate, PolicyRules, evaluate
+from .access import require_role
+from .audit import Auditor
+from .authorities import Authorities
+from .clock import Clock
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    """What any front end asks of the core. Exactly one of `csr` and `managed_key` is set."""
+
+    actor: Actor
+    endpoint_id: str
+    protocol: EnrollmentMethod
+    csr: bytes | str | None = None
+    managed_key: KeyAlgorithm | None = None  # server-generated key of this algorithm (None with csr)
+    subject: Sequence[tuple[str, str]] | None = None  # overrides the CSR's subject (required for managed keys)
+    sans: Sequence[tuple[str, str]] | None = None  # overrides the CSR's SANs
+    ttl_seconds: int | None = None
+    not_before: dt.datetime | None = None
+    not_after: dt.datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    replaces_id: str | None = None  # the certificate this one renews
+
+
+@dataclass(frozen=True)
+class Issued:
+    certificate: Certificate
+    request: CertificateRequest
+
+
+@dataclass(frozen=True)
+class Pending:
+    request: CertificateRequest
+
+
+IssuanceOutcome = Issued | Pending
+
+
+@dataclass(frozen=True)
+class _Context:
+    endpoint_id: str
+    application_id: str
+    profile: Profile
+    rules: PolicyRules
+
+
+class Issuance:
+    def __init__(self, db, kek: KeyEncryptionKey, clock: Clock, authorities: Authorities, auditor: Auditor,
+                 settings: IssuanceSettings) -> None:
+        self._db, self._kek, self._clock, self._cas, self._audit = db, kek, clock, authorities, auditor
+        self._settings = settings
+
+    async def issue(self, req: IssuanceRequest) -> IssuanceOutcome:
+        ctx = await self._context(req.endpoint_id)
+        try:
+            require_role(req.actor, ctx.application_id, Role.OPERATOR)
+            if not ctx.profile.enabled(req.protocol):
+                raise GatewayError(ErrorKind.FORBIDDEN,
+                                   f"enrollment over {req.protocol.value} is not enabled for this profile")
+            _check_metadata(req.metadata)
+            request = self._request_record(req, ctx)
+            if ctx.profile.approval_required and not req.actor.bypass_approval:
+                # Check the policy now, so a request that can never be approved is refused at once.
+                await self._prepare(request, ctx)
+                async with self._db.transaction() as tx:
+                    await tx.requests.add(request)
+                    await self._audit.record(tx, req.actor, "request.submitted", "request", request.id,
+                                             application_id=ctx.application_id, profile_id=ctx.profile.id,
+                                             protocol=req.protocol.value, outcome="pending")
+                return Pending(request)
+            return await self._sign_and_store(request, ctx, req.actor, new_request=True)
+        except GatewayError as err:
+            await self._audit.record_alone(self._db, req.actor, "request.refused", "endpoint", req.endpoint_id,
+                                           application_id=ctx.application_id, outcome="refused",
+                                           reason=err.detail, protocol=req.protocol.value,
+                                           violations=[v.message for v in err.subproblems] or None)
+            raise
+
+    async def approve(self, actor: Actor, request_id: str) -> Issued:
+        request, ctx = await self._pending(actor, request_id)
+        try:
+            return await self._sign_and_store(replace(request, decided_by=actor.id, decided_at=self._clock.now()),
+                                              ctx, actor, new_request=False)
+        except GatewayError as err:
+            failed = replace(request, status=RequestStatus.FAILED, reason=err.detail, decided_by=actor.id,
+                             decided_at=self._clock.now())
+            async with self._db.transaction() as tx:
+                await tx.requests.update(failed)
+                await self._audit.record(tx, actor, "request.approved", "request", request_id,
+                                         application_id=ctx.application_id, outcome="failure", reason=err.detail)
+            raise
+
+    async def reject(self, actor: Actor, request_id: str, reason: str = "") -> CertificateRequest:
+        request, ctx = await self._pending(actor, request_id)
+        rejected = replace(request, status=RequestStatus.REJECTED, reason=reason or "rejected by an administrator",
+                           decided_by=actor.id, decided_at=self._clock.now())
+        async with self._db.transaction() as tx:
+            await tx.requests.update(rejected)
+            await self._audit.record(tx, actor, "request.rejected", "request", request_id,
+                                     application_id=ctx.application_id, reason=reason or None)
+        return rejected
+
+    async def get_request(self, actor: Actor, request_id: str) -> CertificateRequest:
+        async with self._db.transaction() as tx:
+            request = await tx.requests.get(request_id)
+        if request is None or request.application_id not in _readable(actor, request.application_id):
+            raise not_found("request")
+        return request
+
+    async def list_requests(self, actor: Actor, *, application_id: str | None = None,
+                            status: RequestStatus | None = None, limit: int = 50, offset: int = 0):
+        if application_id is not None:
+            require_role(actor, application_id, Role.AUDITOR)
+            scope = (application_id,)
+        else:
+            scope = None if actor.superadmin else tuple(actor.roles)
+        async with self._db.transaction() as tx:
+            return await tx.requests.list(scope, status, limit, offset)
+
+    # --- the work ------------------------------------------------------------------------------------------------
+
+    async def _context(self, endpoint_id: str) -> _Context:
+        async with self._db.transaction() as tx:
+            endpoint = await tx.endpoints.get(endpoint_id)
+            profile = await tx.profiles.get(endpoint.profile_id) if endpoint else None
+            policy = await tx.policies.get(profile.policy_id) if profile else None
+        if endpoint is None or profile is None or policy is None:
+            raise not_found("endpoint")
+        return _Context(endpoint.id, endpoint.application_id, profile, PolicyRules.from_json(policy.rules))
+
+    async def _pending(self, actor: Actor, request_id: str) -> tuple[CertificateRequest, _Context]:
+        async with self._db.transaction() as tx:
+            request = await tx.requests.get(request_id)
+        if request is None or actor.role_in(request.application_id) is None:
+            raise not_found("request")
+        require_role(actor, request.application_id, Role.ADMIN)
+        if request.status is not RequestStatus.PENDING:
+            raise conflict(f"the request is {request.status.value}, not pending")
+        async with self._db.transaction() as tx:
+            endpoint = await tx.endpoints.find(request.application_id, request.profile_id)
+        if endpoint is None:
+            raise conflict("the profile is no longer attached to the application")
+        return request, await self._context(endpoint.id)
+
+    def _request_record(self, req: IssuanceRequest, ctx: _Context) -> CertificateRequest:
+        if req.csr is not None and req.managed_key is not None:
+            raise malformed("give either a CSR or the algorithm of a server-generated key, not both")
+        csr_pem = None
+        if req.csr is not None:
+            parsed = parse_csr(req.csr, self._settings.max_csr_bytes)
+            csr_pem = parsed.csr.public_bytes(serialization.Encoding.PEM).decode()
+        managed = None if req.csr is not None else (req.managed_key or ctx.profile.defaults.key_algorithm)
+        return CertificateRequest(
+            id=uuid.uuid4().hex, application_id=ctx.application_id, profile_id=ctx.profile.id,
+            endpoint_id=ctx.endpoint_id, requester_id=req.actor.id, requester_name=req.actor.name,
+            protocol=req.protocol.value, status=RequestStatus.PENDING, csr_pem=csr_pem,
+            managed_key_algorithm=managed.value if managed else None,
+            subject=names.build_name(req.subject).rfc4514_string() if req.subject is not None else None,
+            sans=tuple(names.format_san(t, v) for t, v in req.sans) if req.sans is not None else (),
+            ttl_seconds=req.ttl_seconds, not_before=req.not_before, not_after=req.not_after,
+            metadata=dict(req.metadata), created_at=self._clock.now(), replaces_id=req.replaces_id,
+        )
+
+    async def _prepare(self, request: CertificateRequest, ctx: _Context) -> "_Plan":
+        """Everything up to signing: the subject, names, key, validity; refuses with every violation found."""
+        profile, now = ctx.profile, self._clock.now()
+        parsed: ParsedCSR | None = parse_csr(request.csr_pem) if request.csr_pem else None
+        if parsed is None and request.subject is None and not request.sans:
+            raise malformed("a server-generated key needs a subject or SANs")
+        subject = (names.name_pairs(x509.Name.from_rfc4514_string(request.subject)) if request.subject is not None
+                   else parsed.subject if parsed else ())
+        sans = (tuple(names.parse_san(s) for s in request.sans) if request.sans or parsed is None
+                else parsed.sans)
+        key_algorithm = (parsed.key_algorithm if parsed else request.managed_key_algorithm)
+        not_before, not_after = self._validity(request, ctx, now)
+        ttl = int((not_after - not_before).total_seconds()) - self._settings.backdate_seconds
+        if profile.ca_id is None:
+            if parsed is not None:
+                raise malformed("a self-signed profile issues only server-generated keys")
+            sig_alg = signature_algorithm_for(KeyAlgorithm(key_algorithm), profile.defaults.hash_algorithm)
+            loaded = None
+        else:
+            loaded = await self._cas.load(profile.ca_id)
+            sig_alg = signature_algorithm_for(loaded.ca.key_algorithm,
+                                              profile.defaults.hash_algorithm or loaded.ca.hash_algorithm)
+            not_after = min(not_after, loaded.certificate.not_valid_after_utc)
+        candidate = Candidate(
+            subject=tuple(subject), sans=tuple(sans), key_algorithm=key_algorithm, signature_algorithm=sig_alg.value,
+            key_usages=tuple(profile.defaults.key_usages), extended_key_usages=tuple(profile.defaults.extended_key_usages),
+            ttl_seconds=ttl,
+        )
+        violations = list(evaluate(ctx.rules, candidate))
+        if parsed is not None and not violations:
+            keys.key_algorithm_of(parsed.public_key)  # policy allowed it; still refuse keys we cannot certify
+        if violations:
+            raise _refusal(violations)
+        return _Plan(parsed, tuple(subject), tuple(sans), key_algorithm, not_before, not_after, loaded)
+
+    def _validity(self, request: CertificateRequest, ctx: _Context, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        backdate = dt.timedelta(seconds=self._settings.backdate_seconds)
+        not_before = request.not_before or now
+        if request.not_before and request.not_before < now - dt.timedelta(days=1):
+            raise malformed("notBefore may not lie more than a day in the past")
+        if request.not_after is not None:
+            not_after = request.not_after
+        else:
+            ttl = request.ttl_seconds if request.ttl_seconds is not None else ctx.profile.defaults.ttl_seconds
+            if request.ttl_seconds is None and ctx.rules.max_ttl_seconds is not None:
+                ttl = min(ttl, ctx.rules.max_ttl_seconds)  # a profile default never exceeds its own policy
+            if ttl <= 0:
+                raise malformed("ttl must be positive")
+            not_after = not_before + dt.timedelta(seconds=ttl)
+        if not_after <= not_before:
+            raise malformed("notAfter must be later than notBefore")
+        # Backdated against client clock skew; the TTL the policy sees excludes the backdate.
+        return not_before - backdate, not_after
+
+    async def _sign_and_store(self, request: CertificateRequest, ctx: _Context, actor: Actor, *,
+                              new_request: bool) -> Issued:
+        plan = await self._prepare(request, ctx)
+        private_key = None
+        if plan.parsed is not None:
+            public_key = plan.parsed.public_key
+        else:
+            private_key = keys.generate_private_key(KeyAlgorithm(plan.key_algorithm))
+            public_key = private_key.public_key()
+        defaults = ctx.profile.defaults
+        if plan.loaded is not None:
+            signer, issuer, urls = plan.loaded.signer, plan.loaded.certificate, self._cas.urls_for(plan.loaded.ca.id)
+            chain_pem = plan.loaded.chain_pem
+        else:
+            signer = LocalSigner(private_key, KeyAlgorithm(plan.key_algorithm), defaults.hash_algorithm)
+            issuer, urls, chain_pem = None, None, ""
+        cert = builder.build_certificate(
+            signer=signer, issuer=issuer, public_key=public_key, subject=names.build_name(plan.subject),
+            sans=plan.sans, serial=builder.random_serial(), not_before=plan.not_before, not_after=plan.not_after,
+            key_usages=defaults.key_usages, extended_key_usages=defaults.extended_key_usages, is_ca=defaults.is_ca,
+            urls=urls,
+        )
+        record = _certificate_record(cert, request, ctx, plan, chain_pem, self._clock.now(), private_key is not None)
+        blob = (self._kek.wrap(keys.private_key_to_pem(private_key), managed_key_aad(record.id))
+                if private_key is not None else None)
+        issued_request = replace(request, status=RequestStatus.ISSUED, certificate_id=record.id)
+        async with self._db.transaction() as tx:
+            if new_request:
+                await tx.requests.add(issued_request)
+            else:
+                await tx.requests.update(issued_request)
+            await tx.certificates.add(record, blob)
+            await self._audit.record(tx, actor, "certificate.issued", "certificate", record.id,
+                                     application_id=ctx.application_id, serial=format(record.serial, "x"),
+                                     profile_id=ctx.profile.id, protocol=request.protocol, request_id=request.id,
+                                     approved=None if new_request else True)
+        return Issued(record, issued_request)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    parsed: ParsedCSR | None
+    subject: tuple[tuple[str, str], ...]
+    sans: tuple[tuple[str, str], ...]
+    key_algorithm: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    loaded: object | None
+
+
+def managed_key_aad(certificate_id: str) -> bytes:
+    """Binds a wrapped key to its certificate, so a blob copied onto another row will not unwrap."""
+    return f"leaf-key:{certificate_id}".encode()
+
+
+def _readable(actor: Actor, application_id: str) -> tuple[str, ...]:
+    return (application_id,) if actor.role_in(application_id) is not None else ()
+
+
+def _check_metadata(metadata: Mapping[str, str]) -> None:
+    if len(metadata) > 64:
+        raise malformed("at most 64 metadata entries")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key or len(key) > 128 or len(value) > 1024:
+            raise malformed("metadata must map non-empty strings (keys up to 128, values up to 1024 characters)")
+
+
+def _refusal(violations: list[Violation]) -> GatewayError:
+    kinds = {v.kind for v in violations}
+    kind = (ErrorKind.REJECTED_IDENTIFIER if kinds == {ErrorKind.REJECTED_IDENTIFIER}
+            else ErrorKind.BAD_PUBLIC_KEY if kinds == {ErrorKind.BAD_PUBLIC_KEY}
+            else ErrorKind.POLICY_VIOLATION)
+    detail = violations[0].message if len(violations) == 1 else f"{len(violations)} policy violations"
+    return GatewayError(kind, f"request refused by policy: {detail}", tuple(violations))
+
+
+def _certificate_record(cert: x509.Certificate, request: CertificateRequest, ctx: _Context, plan: _Plan,
+                        chain_pem: str, now: dt.datetime, managed: bool) -> Certificate:
+    subject = cert.subject
+    return Certificate(
+        id=uuid.uuid4().hex, serial=cert.serial_number, ca_id=ctx.profile.ca_id, application_id=ctx.application_id,
+        profile_id=ctx.profile.id, request_id=request.id, subject=subject.rfc4514_string(),
+        common_name=names.common_name(subject), sans=tuple(names.format_san(t, v) for t, v in plan.sans),
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, key_algorithm=plan.key_algorithm,
+        signature_algorithm=signature_algorithm_name(cert), fingerprint_sha256=fingerprints(cert)["sha256"],
+        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(), chain_pem=chain_pem,
+        metadata=dict(request.metadata), created_at=now, has_managed_key=managed, replaces_id=request.replaces_id,
+        is_ca=ctx.profile.defaults.is_ca,
+    )
