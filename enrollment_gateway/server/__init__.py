@@ -1,0 +1,1 @@
+"""Server assembly: the aiohttp application, its listeners, logging and first-start set-up."""

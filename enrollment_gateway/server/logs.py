@@ -1,0 +1,53 @@
+"""Structured JSON logs: one line per request (Boulder's RequestEvent), never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from aiohttp import web
+
+ACCESS = logging.getLogger("enrollment_gateway.access")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        event = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+                 "msg": record.getMessage()}
+        event.update(getattr(record, "event", {}))
+        if record.exc_info:
+            event["exc"] = self.formatException(record.exc_info)
+        return json.dumps(event, default=str)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").disabled = True  # replaced by our one-line event
+
+
+@web.middleware
+async def request_log(request: web.Request, handler):
+    """Handlers may add fields to request["log"]; the query string is left out because it may carry secrets."""
+    request["log"] = {}
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        actor = request.get("actor")
+        ACCESS.info("request", extra={"event": {
+            "method": request.method, "path": request.path, "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2), "remote": request.remote,
+            "tls": request.secure, "actor": getattr(actor, "id", None), **request["log"],
+        }})
