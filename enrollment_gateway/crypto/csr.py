@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import AttributeOID, ExtensionOID
 
@@ -27,9 +28,20 @@ _WHITESPACE = re.compile(rb"\s+")
 # ASN.1 universal tags a DirectoryString (the challengePassword syntax, RFC 2985 §5.4.1) may carry.
 _BMP_STRING, _UNIVERSAL_STRING = 30, 28
 
+# What cryptography raises on malformed input; several x509 exceptions do not derive from ValueError.
+_DECODE_ERRORS = (
+    ValueError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
 
 @dataclass(frozen=True)
 class ParsedCSR:
+    """A CSR whose signature verified, with what policy and issuance read from it."""
+
     csr: x509.CertificateSigningRequest
     subject: tuple[tuple[str, str], ...]
     sans: tuple[tuple[str, str], ...]
@@ -39,8 +51,6 @@ class ParsedCSR:
 
     @property
     def der(self) -> bytes:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         return self.csr.public_bytes(Encoding.DER)
 
 
@@ -50,14 +60,16 @@ def _bad(detail: str) -> GatewayError:
 
 def _to_der(data: bytes) -> bytes:
     """DER from PEM, raw DER, or base64 DER without headers (EST's application/pkcs10 body, RFC 7030 §4.2.1)."""
+    if data.lstrip()[:1] == b"\x30":
+        # A DER SEQUENCE (base64 of one starts with "MI", never 0x30). Only leading space is dropped: a trailing
+        # 0x0a or 0x20 may be the last byte of the signature.
+        return data.lstrip()
     stripped = data.strip()
     if b"-----BEGIN" in stripped:
         match = _PEM_BLOCK.search(stripped)
         if match is None:
             raise _bad("PEM input holds no CERTIFICATE REQUEST block")
         body = match.group("body")
-    elif stripped[:1] == b"\x30":  # a DER SEQUENCE; base64 of one starts with "MI", never with 0x30
-        return stripped if stripped == data else data
     else:
         body = stripped
     try:
@@ -71,6 +83,8 @@ def _challenge_password(csr: x509.CertificateSigningRequest) -> str | None:
         attribute = csr.attributes.get_attribute_for_oid(AttributeOID.CHALLENGE_PASSWORD)
     except x509.AttributeNotFound:
         return None
+    except _DECODE_ERRORS as e:
+        raise _bad(f"cannot parse CSR attributes: {e}") from None
     raw = attribute.value
     try:
         if attribute._type == _BMP_STRING:
@@ -83,7 +97,11 @@ def _challenge_password(csr: x509.CertificateSigningRequest) -> str | None:
 
 
 def parse_csr(data: bytes | str, max_size: int = DEFAULT_MAX_SIZE) -> ParsedCSR:
-    """Decode and verify a CSR; every failure is GatewayError(BAD_CSR), never a cryptography exception."""
+    """Decode a CSR and verify its self-signature (RFC 2986).
+
+    Every failure is a GatewayError, never a cryptography exception: BAD_CSR, or BAD_PUBLIC_KEY for a key type
+    cryptography cannot load. A loadable but unsupported key (RSA-1024, Ed448) parses: policy names and refuses it.
+    """
     if isinstance(data, str):
         try:
             data = data.encode("ascii")
@@ -96,17 +114,19 @@ def parse_csr(data: bytes | str, max_size: int = DEFAULT_MAX_SIZE) -> ParsedCSR:
     der = _to_der(data)
     try:
         csr = x509.load_der_x509_csr(der)
-    except (ValueError, UnsupportedAlgorithm) as e:
+    except _DECODE_ERRORS as e:
         raise _bad(f"cannot decode CSR: {e}") from None
 
     try:
         public_key = csr.public_key()
-    except (ValueError, UnsupportedAlgorithm) as e:
-        # We cannot even check the self-signature of a key cryptography does not know.
+    except UnsupportedAlgorithm as e:
+        # A key type cryptography does not know (GOST, SM2, …): we cannot even check the self-signature.
         raise GatewayError(ErrorKind.BAD_PUBLIC_KEY, f"unsupported public key in CSR: {e}") from None
+    except _DECODE_ERRORS as e:
+        raise _bad(f"cannot decode CSR public key: {e}") from None
     try:
         signature_ok = csr.is_signature_valid
-    except (ValueError, UnsupportedAlgorithm) as e:
+    except _DECODE_ERRORS as e:
         raise _bad(f"cannot verify CSR signature: {e}") from None
     if not signature_ok:
         # RFC 2986 §3: the signature proves possession of the private key; without it anyone's key could be certified.
@@ -119,7 +139,7 @@ def parse_csr(data: bytes | str, max_size: int = DEFAULT_MAX_SIZE) -> ParsedCSR:
             sans = general_names_to_pairs(san_ext.value)
         except x509.ExtensionNotFound:
             sans = ()
-    except (ValueError, UnsupportedAlgorithm) as e:
+    except _DECODE_ERRORS as e:
         # Duplicate or undecodable extensions and malformed names all land here.
         raise _bad(f"cannot parse CSR subject or extensions: {e}") from None
 

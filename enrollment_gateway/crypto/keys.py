@@ -94,12 +94,14 @@ def private_key_to_pem(key: PrivateKeyTypes) -> bytes:
     )
 
 
-def load_private_key(pem_or_der: bytes, password: bytes | None = None) -> PrivateKeyTypes:
+def load_private_key(pem_or_der: bytes | str, password: bytes | None = None) -> PrivateKeyTypes:
     """A private key from PEM (any header cryptography knows) or DER; MALFORMED on anything else."""
-    data = pem_or_der.strip() if isinstance(pem_or_der, bytes) else pem_or_der
-    loader = serialization.load_pem_private_key if data.startswith(b"-----") else serialization.load_der_private_key
+    data = pem_or_der.encode("ascii", "replace") if isinstance(pem_or_der, str) else bytes(pem_or_der)
+    # DER is passed on untouched: its last byte may legitimately be 0x0a or 0x20, which strip() would eat.
+    is_pem = data.lstrip().startswith(b"-----")
+    loader = serialization.load_pem_private_key if is_pem else serialization.load_der_private_key
     try:
-        return loader(data, password=password)
+        return loader(data.strip() if is_pem else data, password=password)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
         # TypeError: password given for an unencrypted key or missing for an encrypted one.
         raise GatewayError(ErrorKind.MALFORMED, f"cannot load private key: {e}") from None
