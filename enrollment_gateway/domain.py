@@ -130,6 +130,8 @@ class ProfileDefaults:
     key_usages: tuple[str, ...] = ("digital_signature",)
     extended_key_usages: tuple[str, ...] = ("server_auth",)
     is_ca: bool = False
+    # Policy OIDs for certificatePolicies; the CA/B Forum BRs want one (e.g. 2.23.140.1.2.1, DV) in TLS leaves.
+    certificate_policies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
 
-from ..crypto.secrets import hash_token, new_token
+from ..crypto.secrets_util import hash_token, new_token
 from ..domain import Actor, Application, Endpoint, Identity, IdentityKind, Membership, Role
 from ..errors import ErrorKind, GatewayError, conflict, not_found
 from .access import require_role, require_superadmin, visible_applications
@@ -150,6 +150,7 @@ class Applications:
         return updated
 
     async def delete(self, actor: Actor, application_id: str) -> None:
+        require_role(actor, application_id, Role.AUDITOR)  # non-members see NOT_FOUND, not FORBIDDEN
         require_superadmin(actor)
         async with self._db.transaction() as tx:
             if await tx.endpoints.list_for_application(application_id):
@@ -162,6 +163,7 @@ class Applications:
     # --- endpoints (attached profiles) ---------------------------------------------------------------------------
 
     async def attach_profile(self, actor: Actor, application_id: str, profile_id: str) -> Endpoint:
+        require_role(actor, application_id, Role.AUDITOR)  # non-members see NOT_FOUND, not FORBIDDEN
         require_superadmin(actor)
         endpoint = Endpoint(id=uuid.uuid4().hex[:16], application_id=application_id, profile_id=profile_id,
                             created_at=self._clock.now())
@@ -178,6 +180,7 @@ class Applications:
         return endpoint
 
     async def detach_profile(self, actor: Actor, application_id: str, endpoint_id: str) -> None:
+        require_role(actor, application_id, Role.AUDITOR)  # non-members see NOT_FOUND, not FORBIDDEN
         require_superadmin(actor)
         async with self._db.transaction() as tx:
             endpoint = await tx.endpoints.get(endpoint_id)

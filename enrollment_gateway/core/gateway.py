@@ -31,6 +31,7 @@ class Gateway:
     applications: Applications
     issuance: Issuance
     inventory: Inventory
+    owns_db: bool = True
 
     @classmethod
     async def open(cls, config: Config, *, clock: Clock | None = None, database: Database | None = None) -> "Gateway":
@@ -47,10 +48,12 @@ class Gateway:
             applications=Applications(db, clock, auditor),
             issuance=Issuance(db, kek, clock, authorities, auditor, config.issuance),
             inventory=Inventory(db, kek, clock, auditor),
+            owns_db=database is None,
         )
 
     async def close(self) -> None:
-        await self.db.close()
+        if self.owns_db:  # a database handed in belongs to whoever opened it
+            await self.db.close()
 
 
 def load_kek(config: Config) -> KeyEncryptionKey:

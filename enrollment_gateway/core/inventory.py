@@ -93,10 +93,10 @@ class Inventory:
             raise not_found("active certificate")
         return cert
 
-    async def export_pem(self, actor: Actor, certificate_id: str, *, include_key: bool) -> str:
+    async def export_pem(self, actor: Actor, certificate_id: str, *, include_key: bool, chain: bool = True) -> str:
         cert = await self.get(actor, certificate_id)
         key = await self._key_for_export(actor, cert, include_key, "pem")
-        return pem_bundle(_x509(cert.certificate_pem), _chain(cert.chain_pem), key)
+        return pem_bundle(_x509(cert.certificate_pem), _chain(cert.chain_pem) if chain else [], key)
 
     async def export_pkcs12(self, actor: Actor, certificate_id: str, *, password: str, alias: str | None) -> bytes:
         if not password:

@@ -84,6 +84,8 @@ class Issuance:
                 raise GatewayError(ErrorKind.FORBIDDEN,
                                    f"enrollment over {req.protocol.value} is not enabled for this profile")
             _check_metadata(req.metadata)
+            if req.replaces_id is not None:
+                await self._check_replaces(req.replaces_id, ctx.application_id)
             request = self._request_record(req, ctx)
             if ctx.profile.approval_required and not req.actor.bypass_approval:
                 # Check the policy now, so a request that can never be approved is refused at once.
@@ -167,6 +169,13 @@ class Issuance:
         if endpoint is None:
             raise conflict("the profile is no longer attached to the application")
         return request, await self._context(endpoint.id)
+
+    async def _check_replaces(self, certificate_id: str, application_id: str) -> None:
+        """A renewal may only name a certificate of its own application, or renewal chains would leak across."""
+        async with self._db.transaction(readonly=True) as tx:
+            replaced = await tx.certificates.get(certificate_id)
+        if replaced is None or replaced.application_id != application_id:
+            raise not_found("replaced certificate")
 
     def _request_record(self, req: IssuanceRequest, ctx: _Context) -> CertificateRequest:
         if req.csr is not None and req.managed_key is not None:
@@ -262,6 +271,8 @@ class Issuance:
             sans=plan.sans, serial=builder.random_serial(), not_before=plan.not_before, not_after=plan.not_after,
             key_usages=defaults.key_usages, extended_key_usages=defaults.extended_key_usages, is_ca=defaults.is_ca,
             urls=urls,
+            extra_extensions=[(builder.certificate_policies(defaults.certificate_policies), False)]
+            if defaults.certificate_policies else (),
         )
         record = _certificate_record(cert, request, ctx, plan, chain_pem, self._clock.now(), private_key is not None)
         blob = (self._kek.wrap(keys.private_key_to_pem(private_key), managed_key_aad(record.id))

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..algorithms import KeyAlgorithm
 from ..core.bootstrap import create_admin
+from ..crypto import builder
 from ..core.gateway import Gateway
 from ..domain import SYSTEM_ACTOR, ProfileDefaults
 from ..errors import GatewayError
@@ -64,7 +65,8 @@ async def _create(gateway: Gateway) -> dict[str, Any]:
     tls = await catalog.create_profile(
         SYSTEM_ACTOR, name="demo-tls-server", ca_id=issuing.id, policy_id=server_policy.id,
         defaults=ProfileDefaults(ttl_seconds=90 * 86400, key_usages=("digital_signature",),
-                                 extended_key_usages=("server_auth",)),
+                                 extended_key_usages=("server_auth",),
+                                 certificate_policies=(builder.CABF_DV_POLICY_OID,)),
         enrollment=ALL_METHODS, renew_before_days=30)
     device = await catalog.create_profile(
         SYSTEM_ACTOR, name="demo-device", ca_id=issuing.id, policy_id=device_policy.id,

@@ -1,0 +1,292 @@
+"""The OpenAPI 3.1 document for the API, served at GET /api/v1/openapi.json (public, no token).
+
+Built from one table of operations; a test walks the router and checks every route is described here, and
+validates the document with openapi-spec-validator.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from enrollment_gateway.algorithms import EXTENDED_KEY_USAGES, KEY_USAGES, HashAlgorithm, KeyAlgorithm
+from enrollment_gateway.domain import CAStatus, CertificateStatus, IdentityKind, RequestStatus, Role
+
+from .middleware import public
+from .problems import CONTENT_TYPE as PROBLEM_TYPE
+from .wire import API_PREFIX, ID_PATTERN, json_response
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(props: dict[str, Any], required: tuple[str, ...] = (), extra: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": extra}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def _items(name: str, paged: bool = False) -> dict[str, Any]:
+    props: dict[str, Any] = {"items": {"type": "array", "items": _ref(name)}}
+    if paged:
+        props.update(limit={"type": "integer"}, offset={"type": "integer"},
+                     next_offset={"type": ["integer", "null"], "description": "null on the last page"})
+    return _obj(props, ("items",))
+
+
+S = {"type": "string"}
+NS = {"type": ["string", "null"]}
+TS = {"type": ["string", "null"], "format": "date-time"}
+B = {"type": "boolean"}
+I = {"type": "integer"}
+NI = {"type": ["integer", "null"]}
+MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+STRS = {"type": "array", "items": S}
+ANY_OBJ = {"type": "object"}
+DURATION = {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*\d+\s*[smhd]?\s*$"}],
+            "description": "seconds, or a duration such as 90d, 12h, 30m"}
+SUBJECT = {"oneOf": [MAP, {"type": "array", "items": {"type": "array", "items": S, "minItems": 2, "maxItems": 2}}],
+           "description": 'e.g. {"CN": "web.example.com", "O": "Acme"} or [["CN", "x"], ["OU", "a"]]'}
+
+
+def _enum(values) -> dict[str, Any]:
+    return {"type": "string", "enum": [getattr(v, "value", v) for v in values]}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Violation": _obj({"kind": S, "message": S, "identifier": _obj({"type": S, "value": S})}, ("kind", "message")),
+    "Problem": _obj({"type": S, "title": S, "status": I, "detail": S,
+                     "violations": {"type": "array", "items": _ref("Violation")}}, ("type", "title", "status"), True),
+    "CA": _obj({"id": S, "name": S, "status": _enum(CAStatus), "key_algorithm": S, "hash_algorithm": NS,
+                "parent_id": NS, "external_parent": B, "is_root": B, "path_length": NI, "validity_days": I,
+                "created_at": TS, "subject": NS, "not_before": TS, "not_after": TS, "serial": NS,
+                "certificate_pem": NS, "chain_pem": S, "csr_pem": NS}),
+    "CACreate": _obj({
+        "type": _enum(("root", "intermediate", "external_intermediate", "import")), "name": S, "subject": SUBJECT,
+        "key_algorithm": _enum(KeyAlgorithm), "hash_algorithm": _enum(HashAlgorithm),
+        "validity_days": I, "path_length": I, "parent_id": S, "certificate_pem": S, "key_pem": S, "chain_pem": S,
+        "pkcs12": {"type": "string", "contentEncoding": "base64"}, "password": S,
+    }, ("type", "name")),
+    "CAStatusChange": _obj({"status": _enum((CAStatus.ACTIVE, CAStatus.DISABLED))}, ("status",)),
+    "CACertificateUpload": _obj({"certificate_pem": S, "chain_pem": S}, ("certificate_pem",)),
+    "Policy": _obj({"id": S, "name": S, "description": S, "rules": ANY_OBJ, "created_at": TS}),
+    "PolicyWrite": _obj({"name": S, "description": S, "rules": ANY_OBJ, "preset": S}),
+    "PolicyPreset": _obj({"name": S, "rules": ANY_OBJ, "profile_defaults": ANY_OBJ}),
+    "ProfileDefaults": _obj({
+        "ttl": DURATION, "ttl_seconds": I, "key_algorithm": _enum(KeyAlgorithm),
+        "hash_algorithm": {"type": ["string", "null"], "enum": [h.value for h in HashAlgorithm] + [None]},
+        "key_usages": {"type": "array", "items": _enum(KEY_USAGES)},
+        "extended_key_usages": {"type": "array", "items": _enum(EXTENDED_KEY_USAGES)}, "is_ca": B,
+    }),
+    "Profile": _obj({"id": S, "name": S, "description": S, "ca_id": NS, "policy_id": S,
+                     "defaults": _ref("ProfileDefaults"), "enrollment": ANY_OBJ, "approval_required": B,
+                     "auto_renew": B, "renew_before_days": I, "created_at": TS}),
+    "ProfileWrite": _obj({"name": S, "description": S, "ca_id": NS, "policy_id": S, "preset": S,
+                          "defaults": _ref("ProfileDefaults"),
+                          "enrollment": {"type": "object", "additionalProperties": ANY_OBJ,
+                                         "description": "method (api, acme, est, scep) -> settings"},
+                          "approval_required": B, "auto_renew": B, "renew_before_days": I}),
+    "Application": _obj({"id": S, "name": S, "description": S, "created_at": TS}),
+    "ApplicationWrite": _obj({"name": S, "description": S}),
+    "Endpoint": _obj({"id": S, "application_id": S, "profile_id": S, "created_at": TS,
+                      "urls": _obj({"api": S, "acme_directory": S, "est": S, "scep": S}),
+                      "profile": _obj({"name": S, "approval_required": B, "enrollment": STRS})}),
+    "Attach": _obj({"profile_id": S}, ("profile_id",)),
+    "Member": _obj({"application_id": S, "identity_id": S, "role": _enum(Role), "name": S, "kind": S,
+                    "bypass_approval": B, "disabled": B, "created_at": TS}),
+    "MemberAdd": _obj({"identity_id": S, "role": _enum(Role)}, ("identity_id", "role")),
+    "Identity": _obj({"id": S, "name": S, "kind": _enum(IdentityKind), "superadmin": B, "bypass_approval": B,
+                      "disabled": B, "expires_at": TS, "created_at": TS}),
+    "IdentityCreate": _obj({"name": S, "kind": _enum(IdentityKind), "superadmin": B, "bypass_approval": B,
+                            "application_id": S, "role": _enum(Role), "expires_at": TS}, ("name",)),
+    "IdentityChange": _obj({"disabled": B}),
+    "MachineIdentityCreate": _obj({"name": S, "role": _enum(Role), "bypass_approval": B, "expires_at": TS},
+                                  ("name",)),
+    "IssuedToken": _obj({"identity": _ref("Identity"), "token": {"type": "string", "description": "shown once"}}),
+    "Certificate": _obj({
+        "id": S, "serial": {"type": "string", "description": "lowercase hex"}, "status": _enum(CertificateStatus),
+        "ca_id": NS, "application_id": S, "profile_id": S, "request_id": NS, "subject": S, "common_name": NS,
+        "sans": STRS, "not_before": TS, "not_after": TS, "key_algorithm": S, "signature_algorithm": S,
+        "fingerprint_sha256": S, "metadata": MAP, "has_managed_key": B, "is_ca": B, "replaces_id": NS,
+        "revoked_at": TS, "revocation_reason": NS, "created_at": TS, "certificate_pem": S, "chain_pem": S,
+        "x509": ANY_OBJ, "renewal_chain": {"type": "array"},
+    }),
+    "IssueRequest": _obj({
+        "csr": {"type": "string", "description": "PKCS#10, PEM or base64 DER; omit for a server-generated key"},
+        "key_algorithm": _enum(KeyAlgorithm), "subject": SUBJECT,
+        "sans": {"type": "array", "items": S, "description": "e.g. DNS:web.example.com, IP:10.0.0.1"},
+        "ttl": DURATION, "not_before": TS, "not_after": TS, "metadata": MAP, "replaces": S,
+    }),
+    "CertificateRequest": _obj({
+        "id": S, "status": _enum(RequestStatus), "application_id": S, "profile_id": S, "endpoint_id": NS,
+        "requester_id": S, "requester_name": S, "protocol": S, "managed_key_algorithm": NS, "subject": NS,
+        "sans": STRS, "ttl_seconds": NI, "not_before": TS, "not_after": TS, "metadata": MAP, "certificate_id": NS,
+        "decided_by": NS, "decided_at": TS, "reason": NS, "replaces_id": NS, "created_at": TS, "csr_pem": NS,
+    }),
+    "Approval": _obj({"request": _ref("CertificateRequest"), "certificate": _ref("Certificate")}),
+    "Reject": _obj({"reason": S}),
+    "MetadataUpdate": _obj({"metadata": MAP}, ("metadata",)),
+    "Pkcs12Export": _obj({"password": {"type": "string", "minLength": 1}, "alias": S}, ("password",)),
+    "AuditEvent": _obj({"id": S, "at": TS, "actor": S, "actor_name": S, "action": S, "object_type": S,
+                        "object_id": NS, "application_id": NS, "outcome": S, "details": ANY_OBJ}),
+}
+for _name in ("CA", "Policy", "PolicyPreset", "Profile", "Application", "Endpoint", "Member", "Identity"):
+    SCHEMAS[f"{_name}List"] = _items(_name)
+for _name in ("Certificate", "CertificateRequest", "AuditEvent"):
+    SCHEMAS[f"{_name}Page"] = _items(_name, paged=True)
+
+
+def _q(name: str, schema: dict[str, Any], description: str = "", *, array: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "in": "query", "required": False,
+                           "schema": {"type": "array", "items": schema} if array else schema}
+    if array:
+        out.update(style="form", explode=True)
+    if description:
+        out["description"] = description
+    return out
+
+
+PAGING = (_q("limit", {"type": "integer", "minimum": 1, "maximum": 500}), _q("offset", {"type": "integer", "minimum": 0}))
+AUDIT_Q = (_q("actor", S, "identity id"), _q("action", S, "e.g. certificate.issued"),
+           _q("since", {"type": "string", "format": "date-time"}), _q("until", {"type": "string", "format": "date-time"}),
+           *PAGING)
+PEM_CHAIN = {"application/pem-certificate-chain": {"schema": S}}
+
+# (method, path, tag, summary, request schema, {status: response}, query parameters)
+OPERATIONS: tuple[tuple[str, str, str, str, str | None, dict[str, Any], tuple[dict, ...]], ...] = (
+    ("get", "/openapi.json", "meta", "This document (no token needed)", None, {"200": "object"}, ()),
+    ("get", "/cas", "cas", "List certificate authorities (superadmin)", None, {"200": "CAList"}, ()),
+    ("post", "/cas", "cas", "Create a root, an intermediate, an intermediate under an external root, or import one",
+     "CACreate", {"201": "CA"}, ()),
+    ("get", "/cas/{id}", "cas", "One certificate authority", None, {"200": "CA"}, ()),
+    ("patch", "/cas/{id}", "cas", "Enable or disable a CA", "CAStatusChange", {"200": "CA"}, ()),
+    ("get", "/cas/{id}/csr", "cas", "The CSR of an intermediate awaiting its external root (PEM)", None,
+     {"200": {"application/pkcs10": {"schema": S}}}, ()),
+    ("get", "/cas/{id}/certificate", "cas", "The CA certificate (PEM), with chain=true its issuers too", None,
+     {"200": PEM_CHAIN}, (_q("chain", B),)),
+    ("post", "/cas/{id}/certificate", "cas", "Upload the certificate an external root signed", "CACertificateUpload",
+     {"200": "CA"}, ()),
+    ("get", "/policies", "policies", "List policies", None, {"200": "PolicyList"}, ()),
+    ("post", "/policies", "policies", "Create a policy from rules or a preset", "PolicyWrite", {"201": "Policy"}, ()),
+    ("get", "/policies/{id}", "policies", "One policy", None, {"200": "Policy"}, ()),
+    ("put", "/policies/{id}", "policies", "Change a policy", "PolicyWrite", {"200": "Policy"}, ()),
+    ("delete", "/policies/{id}", "policies", "Delete an unused policy", None, {"204": None}, ()),
+    ("get", "/policy-presets", "policies", "Built-in policy presets", None, {"200": "PolicyPresetList"}, ()),
+    ("get", "/profiles", "profiles", "List profiles", None, {"200": "ProfileList"}, ()),
+    ("post", "/profiles", "profiles", "Create a profile", "ProfileWrite", {"201": "Profile"}, ()),
+    ("get", "/profiles/{id}", "profiles", "One profile", None, {"200": "Profile"}, ()),
+    ("patch", "/profiles/{id}", "profiles", "Change a profile", "ProfileWrite", {"200": "Profile"}, ()),
+    ("delete", "/profiles/{id}", "profiles", "Delete a detached profile", None, {"204": None}, ()),
+    ("get", "/applications", "applications", "Applications the caller belongs to", None,
+     {"200": "ApplicationList"}, ()),
+    ("post", "/applications", "applications", "Create an application (superadmin)", "ApplicationWrite",
+     {"201": "Application"}, ()),
+    ("get", "/applications/{id}", "applications", "One application", None, {"200": "Application"}, ()),
+    ("patch", "/applications/{id}", "applications", "Change the description", "ApplicationWrite",
+     {"200": "Application"}, ()),
+    ("delete", "/applications/{id}", "applications", "Delete an application without endpoints", None,
+     {"204": None}, ()),
+    ("get", "/applications/{id}/endpoints", "applications", "Attached profiles with their protocol URLs", None,
+     {"200": "EndpointList"}, ()),
+    ("post", "/applications/{id}/endpoints", "applications", "Attach a profile", "Attach", {"201": "Endpoint"}, ()),
+    ("delete", "/applications/{id}/endpoints/{endpoint_id}", "applications", "Detach a profile", None,
+     {"204": None}, ()),
+    ("get", "/applications/{id}/members", "applications", "Members and their roles", None, {"200": "MemberList"}, ()),
+    ("post", "/applications/{id}/members", "applications", "Add a member", "MemberAdd", {"201": "Member"}, ()),
+    ("delete", "/applications/{id}/members/{identity_id}", "applications", "Remove a member", None, {"204": None}, ()),
+    ("post", "/applications/{id}/machine-identities", "applications",
+     "Create a machine identity in the application (token shown once)", "MachineIdentityCreate",
+     {"201": "IssuedToken"}, ()),
+    ("get", "/applications/{id}/audit", "audit", "The application's audit trail", None, {"200": "AuditEventPage"},
+     AUDIT_Q),
+    ("get", "/applications/{id}/profiles/{profile_id}/latest", "certificates",
+     "Newest active certificate of an application and profile, with chain", None, {"200": "Certificate"}, ()),
+    ("get", "/identities", "identities", "List identities (superadmin)", None, {"200": "IdentityList"}, ()),
+    ("post", "/identities", "identities", "Create a user or machine identity (token shown once)", "IdentityCreate",
+     {"201": "IssuedToken"}, ()),
+    ("patch", "/identities/{id}", "identities", "Disable or enable an identity", "IdentityChange",
+     {"200": "Identity"}, ()),
+    ("post", "/identities/{id}/token", "identities", "Replace the identity's token (shown once)", None,
+     {"200": "IssuedToken"}, ()),
+    ("post", "/endpoints/{endpoint_id}/certificates", "certificates",
+     "Issue from a CSR or a server-generated key; 202 when approval is required", "IssueRequest",
+     {"201": "Certificate", "202": "CertificateRequest"}, ()),
+    ("get", "/certificates", "certificates", "List certificates with filters", None, {"200": "CertificatePage"}, (
+        _q("application_id", S), _q("status", _enum(CertificateStatus)), _q("profile_id", S),
+        _q("q", S, "substring of the common name or a SAN"), _q("expiring_within_days", {"type": "integer"}),
+        _q("metadata", S, "name=value; repeat for several", array=True), *PAGING)),
+    ("get", "/certificates/{id}", "certificates", "Certificate details (X.509 description, renewal chain)", None,
+     {"200": "Certificate"}, ()),
+    ("patch", "/certificates/{id}", "certificates", "Replace the metadata", "MetadataUpdate",
+     {"200": "Certificate"}, ()),
+    ("delete", "/certificates/{id}", "certificates", "Remove from the inventory (does not revoke)", None,
+     {"204": None}, ()),
+    ("get", "/certificates/{id}/pem", "certificates", "PEM: certificate, chain, and the key if managed and asked for",
+     None, {"200": {"application/pem-certificate-chain": {"schema": S}, "application/x-pem-file": {"schema": S}}},
+     (_q("include_key", B), _q("chain", B))),
+    ("post", "/certificates/{id}/pkcs12", "certificates", "PKCS#12 with the managed key, protected by a password",
+     "Pkcs12Export", {"200": {"application/x-pkcs12": {"schema": {"type": "string", "format": "binary"}}}}, ()),
+    ("get", "/requests", "requests", "List certificate requests", None, {"200": "CertificateRequestPage"},
+     (_q("application_id", S), _q("status", _enum(RequestStatus)), *PAGING)),
+    ("get", "/requests/{id}", "requests", "One certificate request", None, {"200": "CertificateRequest"}, ()),
+    ("post", "/requests/{id}/approve", "requests", "Approve and issue (application admin)", None,
+     {"201": "Approval"}, ()),
+    ("post", "/requests/{id}/reject", "requests", "Reject (application admin)", "Reject",
+     {"200": "CertificateRequest"}, ()),
+    ("get", "/audit", "audit", "The audit trail the caller may read", None, {"200": "AuditEventPage"},
+     (_q("application_id", S), *AUDIT_Q)),
+)
+
+
+def _content(spec: Any) -> dict[str, Any]:
+    if spec == "object":
+        return {"application/json": {"schema": ANY_OBJ}}
+    if isinstance(spec, str):
+        return {"application/json": {"schema": _ref(spec)}}
+    return spec
+
+
+def build_document() -> dict[str, Any]:
+    problem = {"description": "problem document (RFC 9457)", "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}}}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, tag, summary, body, responses, query in OPERATIONS:
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "pattern": f"^{ID_PATTERN}$"}}
+                  for n in re.findall(r"\{(\w+)\}", path)]
+        op: dict[str, Any] = {
+            "tags": [tag], "summary": summary,
+            "operationId": method + re.sub(r"[^A-Za-z0-9]+", "_", path).rstrip("_"),
+            "parameters": params + list(query),
+            "responses": {code: ({"description": "no content"} if spec is None
+                                 else {"description": "success", "content": _content(spec)})
+                          for code, spec in responses.items()},
+        }
+        op["responses"]["default"] = problem
+        if path == "/openapi.json":
+            op["security"] = []
+        if body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Enrollment gateway admin API", "version": "1",
+                 "description": "Certificate authorities, policies, profiles, applications and certificates. "
+                                "Errors are RFC 9457 problem documents listing every policy violation."},
+        "servers": [{"url": API_PREFIX}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "an identity token (egt_...)"}}},
+    }
+
+
+@public
+async def serve(request: web.Request) -> web.Response:
+    return json_response(build_document())
+
+
+ROUTES = (web.get("/openapi.json", serve),)

@@ -1,0 +1,124 @@
+"""Profiles: issuer, policy, defaults, enrollment methods and approval, bundled for applications to attach."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from enrollment_gateway.algorithms import EXTENDED_KEY_USAGES, KEY_USAGES, HashAlgorithm, KeyAlgorithm
+from enrollment_gateway.core.access import require_superadmin
+from enrollment_gateway.domain import ProfileDefaults
+from enrollment_gateway.errors import malformed
+from enrollment_gateway.policy import PRESETS, preset_defaults
+
+from . import serialize
+from .wire import Body, actor, gateway, json_response, no_content, read_json, route_path
+
+_FIELDS = ("name", "description", "ca_id", "policy_id", "defaults", "preset", "enrollment", "approval_required",
+           "auto_renew", "renew_before_days")
+
+
+def _defaults(body: Body, base: ProfileDefaults) -> ProfileDefaults:
+    """`base` with the fields the client gave; `preset` (on create) supplies the preset's own defaults first."""
+    d = body.obj("defaults")
+    if d is None:
+        return base
+    d.only("ttl", "key_algorithm", "hash_algorithm", "key_usages", "extended_key_usages", "is_ca")
+    changes: dict[str, Any] = {}
+    if d.has("ttl"):
+        changes["ttl_seconds"] = d.duration("ttl")
+    if d.has("key_algorithm"):
+        changes["key_algorithm"] = d.enum("key_algorithm", KeyAlgorithm)
+    if d.given("hash_algorithm"):
+        changes["hash_algorithm"] = d.enum("hash_algorithm", HashAlgorithm)  # null: match the CA key
+    if d.has("key_usages"):
+        changes["key_usages"] = tuple(d.str_list("key_usages", choices=KEY_USAGES))
+    if d.has("extended_key_usages"):
+        changes["extended_key_usages"] = tuple(
+            d.str_list("extended_key_usages", choices=tuple(EXTENDED_KEY_USAGES)))
+    if d.has("is_ca"):
+        changes["is_ca"] = d.bool("is_ca")
+    return replace(base, **changes)
+
+
+def _enrollment(body: Body) -> dict[str, dict[str, Any]] | None:
+    """{"api": {}, "acme": {...}, ...}; the core checks the method names, we check the shape."""
+    value = body.raw("enrollment")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise malformed("field 'enrollment': expected an object of method name -> settings object")
+    return value
+
+
+async def list_profiles(request: web.Request) -> web.Response:
+    require_superadmin(actor(request))
+    return json_response({"items": [serialize.profile(p) for p in await gateway(request).catalog.list_profiles()]})
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    require_superadmin(actor(request))
+    return json_response(serialize.profile(await gateway(request).catalog.get_profile(request.match_info["id"])))
+
+
+async def create_profile(request: web.Request) -> web.Response:
+    body = (await read_json(request)).only(*_FIELDS)
+    base = ProfileDefaults()
+    if body.has("preset"):
+        name = body.str("preset")
+        if name not in PRESETS:
+            raise malformed(f"field 'preset': unknown preset {name!r} (known: {', '.join(PRESETS)})")
+        base = ProfileDefaults(**dict(preset_defaults(name)))
+    created = await gateway(request).catalog.create_profile(
+        actor(request),
+        name=body.str("name", required=True, max_len=200, allow_empty=False),
+        ca_id=body.str("ca_id"),
+        policy_id=body.str("policy_id", required=True),
+        defaults=_defaults(body, base),
+        enrollment=_enrollment(body) or {"api": {}},
+        approval_required=body.bool("approval_required", default=False),
+        auto_renew=body.bool("auto_renew", default=False),
+        renew_before_days=body.int("renew_before_days", default=30, minimum=0, maximum=3650),
+        description=body.str("description", default="", max_len=2000),
+    )
+    return json_response(serialize.profile(created), status=201)
+
+
+async def update_profile(request: web.Request) -> web.Response:
+    who, catalog = actor(request), gateway(request).catalog
+    require_superadmin(who)
+    body = (await read_json(request)).only(*(f for f in _FIELDS if f != "preset"))
+    current = await catalog.get_profile(request.match_info["id"])
+    changes: dict[str, Any] = {}
+    for key in ("name", "description", "policy_id"):
+        if body.has(key):
+            changes[key] = body.str(key, max_len=2000, allow_empty=key == "description")
+    if body.given("ca_id"):
+        changes["ca_id"] = body.str("ca_id")  # null: self-signed
+    if body.has("defaults"):
+        changes["defaults"] = _defaults(body, current.defaults)
+    if body.has("enrollment"):
+        changes["enrollment"] = _enrollment(body)
+    for key in ("approval_required", "auto_renew"):
+        if body.has(key):
+            changes[key] = body.bool(key)
+    if body.has("renew_before_days"):
+        changes["renew_before_days"] = body.int("renew_before_days", minimum=0, maximum=3650)
+    updated = await catalog.update_profile(who, current.id, **changes)
+    return json_response(serialize.profile(updated))
+
+
+async def delete_profile(request: web.Request) -> web.Response:
+    await gateway(request).catalog.delete_profile(actor(request), request.match_info["id"])
+    return no_content()
+
+
+ROUTES = (
+    web.get("/profiles", list_profiles),
+    web.post("/profiles", create_profile),
+    web.get(route_path("/profiles/{id}"), get_profile),
+    web.patch(route_path("/profiles/{id}"), update_profile),
+    web.delete(route_path("/profiles/{id}"), delete_profile),
+)
