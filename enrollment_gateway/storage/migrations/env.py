@@ -1,0 +1,41 @@
+"""Alembic environment: runs on the sync connection `Database` passes in `config.attributes["connection"]`.
+
+`Database.open` calls this through `AsyncConnection.run_sync` inside its own transaction (holding the
+PostgreSQL advisory lock), so nothing here opens connections or commits.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from alembic import context
+
+from enrollment_gateway.storage.tables import metadata
+
+# Modules that add tables to the shared metadata (see storage/tables.py); listed so autogenerate sees them.
+TABLE_MODULES: tuple[str, ...] = ()
+
+for _name in TABLE_MODULES:
+    importlib.import_module(_name)
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through enrollment_gateway.storage.engine (Database.open)")
+
+# Made by hand in 0001 on PostgreSQL only (pg_trgm may be missing); not in the metadata on purpose.
+_UNMODELLED = {"ix_certificates_search_text_trgm"}
+
+
+def _include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001 (alembic's hook)
+    return name not in _UNMODELLED
+
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    include_object=_include_object,
+    render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds the table instead
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
