@@ -6,7 +6,12 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .domain import Actor
+
 if TYPE_CHECKING:
     from .core.gateway import Gateway
 
 GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
+
+# The authenticated actor of a request, set by whichever front end authenticated it; the request log reads it.
+ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)

@@ -55,7 +55,7 @@ async def _create(gateway: Gateway) -> dict[str, Any]:
     catalog = gateway.catalog
     server_policy = await catalog.create_policy(SYSTEM_ACTOR, name="demo-tls-server", rules={
         "subject": {},
-        "san": {"DNS": {"allow": ["*"]}, "IP": {"allow": ["0.0.0.0/0", "::/0"]}, "email": {"allow": []},
+        "san": {"DNS": {}, "IP": {"allow": ["0.0.0.0/0", "::/0"]}, "email": {"allow": []},
                 "URI": {"allow": []}},
         "max_ttl": "397d",
     }, description="permissive demo policy: any DNS name or IP")

@@ -9,6 +9,8 @@ import time
 
 from aiohttp import web
 
+from ..appkeys import ACTOR
+
 ACCESS = logging.getLogger("enrollment_gateway.access")
 
 
@@ -45,7 +47,7 @@ async def request_log(request: web.Request, handler):
         status = exc.status
         raise
     finally:
-        actor = request.get("actor")
+        actor = request.get(ACTOR)
         ACCESS.info("request", extra={"event": {
             "method": request.method, "path": request.path, "status": status,
             "ms": round((time.perf_counter() - started) * 1000, 2), "remote": request.remote,

@@ -28,7 +28,7 @@ E = TypeVar("E", bound=enum.Enum)
 ID_PATTERN = "[0-9A-Za-z_-]{1,64}"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # Where the auth middleware keeps the authenticated Actor (a typed RequestKey on aiohttp >= 3.12).
-ACTOR: Any = web.RequestKey("actor", Actor) if hasattr(web, "RequestKey") else "actor"
+from enrollment_gateway.appkeys import ACTOR  # noqa: E402  (shared with the request log)
 API_PREFIX = "/api/v1"  # where the server mounts this sub-application; used for Location headers
 
 
