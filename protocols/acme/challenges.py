@@ -245,7 +245,8 @@ async def validate_dns01(domain: str, key_authorization: str, settings: Validati
     name = dns01_record_name(domain)
     records: list[dict] = [{"hostname": domain.removeprefix("*.")}]
     if _is_ip(domain):
-        return ValidationResult.failure(problems.malformed("dns-01 cannot validate IP identifiers (RFC 8738 §7)"), records)
+        problem = problems.malformed("dns-01 cannot validate IP identifiers (RFC 8738 §7)")
+        return ValidationResult.failure(problem, records)
     try:
         rcode, values = await dns.lookup_txt(name, settings.dns_resolvers, settings.timeout_seconds)
     except (dns.DNSError, ValueError, UnicodeError) as exc:
@@ -280,7 +281,7 @@ async def _peer_certificate(address: str, port: int, sni: str) -> tuple[bytes, s
         ssl_object = writer.get_extra_info("ssl_object")
         return ssl_object.getpeercert(binary_form=True) or b"", ssl_object.selected_alpn_protocol()
     finally:
-        writer.close()
+        writer.transport.abort()  # no close_notify exchange: the peer owes us nothing more, and may never answer
 
 
 def _check_alpn_certificate(der: bytes, domain: str, key_authorization: str) -> AcmeProblem | None:
@@ -309,7 +310,9 @@ def _check_alpn_certificate(der: bytes, domain: str, key_authorization: str) -> 
         return problems.unauthorized("tls-alpn-01 certificate's acmeIdentifier extension is not critical")
     expected = asn1.OctetString(hashlib.sha256(key_authorization.encode("ascii")).digest()).dump()
     if getattr(extension.value, "value", None) != expected:
-        return problems.incorrect_response("tls-alpn-01 certificate's acmeIdentifier does not match the key authorization")
+        return problems.incorrect_response(
+            "tls-alpn-01 certificate's acmeIdentifier does not match the key authorization"
+        )
     return None
 
 

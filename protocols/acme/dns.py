@@ -20,7 +20,6 @@ RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOT
 TYPE_NAMES = {TYPE_A: "A", TYPE_CNAME: "CNAME", TYPE_TXT: "TXT", TYPE_AAAA: "AAAA"}
 
 MAX_UDP_MESSAGE = 4096  # what we advertise nowhere (no EDNS) but accept; classic servers send at most 512
-MAX_TCP_MESSAGE = 65535
 MAX_RECORDS = 256  # per section; a TXT answer with more is not one we will read
 _MAX_POINTER_HOPS = 32
 _FLAG_QR, _FLAG_TC, _FLAG_RD = 0x8000, 0x0200, 0x0100
