@@ -13,8 +13,11 @@ from .audit import Auditor
 from .authorities import Authorities
 from .catalog import Catalog
 from .clock import Clock, SystemClock
+from .crl_publisher import CRLPublisher
 from .inventory import Inventory
 from .issuance import Issuance
+from .ocsp_responder import OCSPResponder
+from .revocation import Issuers, Revocation
 from .urls import UrlBuilder
 
 
@@ -31,6 +34,9 @@ class Gateway:
     applications: Applications
     issuance: Issuance
     inventory: Inventory
+    revocation: Revocation
+    crls: CRLPublisher
+    ocsp: OCSPResponder
     owns_db: bool = True
 
     @classmethod
@@ -42,16 +48,24 @@ class Gateway:
         urls = UrlBuilder(config.public_https_url, config.public_http_url)
         auditor = Auditor(clock)
         authorities = Authorities(db, kek, clock, urls, auditor)
+        # Revocation tells the CRL publisher and the OCSP cache after each commit (both also poll the database,
+        # for revocations made by other instances).
+        issuers = Issuers(db, kek)
+        crls = CRLPublisher(db, clock, issuers, config.revocation)
+        ocsp = OCSPResponder(db, clock, kek, issuers, config.revocation)
+        revocation = Revocation(db, clock, auditor, authorities, issuers, listeners=(crls.revoked, ocsp.revoked))
         return cls(
             config=config, db=db, kek=kek, clock=clock, urls=urls, auditor=auditor, authorities=authorities,
             catalog=Catalog(db, clock, auditor),
             applications=Applications(db, clock, auditor),
             issuance=Issuance(db, kek, clock, authorities, auditor, config.issuance),
             inventory=Inventory(db, kek, clock, auditor),
+            revocation=revocation, crls=crls, ocsp=ocsp,
             owns_db=database is None,
         )
 
     async def close(self) -> None:
+        await self.crls.stop()  # normally stopped already by the HTTP layer's cleanup_ctx
         if self.owns_db:  # a database handed in belongs to whoever opened it
             await self.db.close()
 

@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from enrollment_gateway.algorithms import EXTENDED_KEY_USAGES, KEY_USAGES, HashAlgorithm, KeyAlgorithm
-from enrollment_gateway.domain import CAStatus, CertificateStatus, IdentityKind, RequestStatus, Role
+from enrollment_gateway.domain import (CAStatus, CertificateStatus, IdentityKind, RequestStatus,
+                                       RevocationReason, Role)
 
 from .middleware import public
 from .problems import CONTENT_TYPE as PROBLEM_TYPE
@@ -131,6 +132,12 @@ SCHEMAS: dict[str, Any] = {
     "Reject": _obj({"reason": S}),
     "MetadataUpdate": _obj({"metadata": MAP}, ("metadata",)),
     "Pkcs12Export": _obj({"password": {"type": "string", "minLength": 1}, "alias": S}, ("password",)),
+    "Revoke": _obj({"reason": {**_enum(RevocationReason),
+                               "description": "RFC 5280 reason; the RFC spelling (keyCompromise) is accepted too; "
+                                              "absent: unspecified"},
+                    "invalidity_date": TS}),
+    "RevokeSerial": _obj({"serial": {"type": "string", "description": "hexadecimal"},
+                          "reason": {**_enum(RevocationReason)}, "invalidity_date": TS}, ("serial",)),
     "AuditEvent": _obj({"id": S, "at": TS, "actor": S, "actor_name": S, "action": S, "object_type": S,
                         "object_id": NS, "application_id": NS, "outcome": S, "details": ANY_OBJ}),
 }
@@ -230,6 +237,14 @@ OPERATIONS: tuple[tuple[str, str, str, str, str | None, dict[str, Any], tuple[di
      (_q("include_key", B), _q("chain", B))),
     ("post", "/certificates/{id}/pkcs12", "certificates", "PKCS#12 with the managed key, protected by a password",
      "Pkcs12Export", {"200": {"application/x-pkcs12": {"schema": {"type": "string", "format": "binary"}}}}, ()),
+    ("post", "/certificates/{id}/revoke", "revocation", "Revoke (operator); shows on the CRL and OCSP within seconds",
+     "Revoke", {"200": "Certificate"}, ()),
+    ("post", "/certificates/{id}/release-hold", "revocation", "Release a certificateHold (removeFromCRL)", None,
+     {"200": "Certificate"}, ()),
+    ("post", "/cas/{id}/revoke-serial", "revocation", "Revoke a certificate by its issuer and serial",
+     "RevokeSerial", {"200": "Certificate"}, ()),
+    ("post", "/cas/{id}/revoke", "revocation",
+     "Revoke an intermediate on its parent's CRL and OCSP, and disable it (superadmin)", "Revoke", {"200": "CA"}, ()),
     ("get", "/requests", "requests", "List certificate requests", None, {"200": "CertificateRequestPage"},
      (_q("application_id", S), _q("status", _enum(RequestStatus)), *PAGING)),
     ("get", "/requests/{id}", "requests", "One certificate request", None, {"200": "CertificateRequest"}, ()),

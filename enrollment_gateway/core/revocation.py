@@ -1,0 +1,269 @@
+"""Revocation: the one core operation every front end (API, ACME, EST, SCEP) calls to revoke a certificate.
+
+RFC 5280 §5.3.1 reasons; certificateHold can be released (removeFromCRL semantics: the entry simply leaves the
+next CRL and OCSP answers good again). Every revocation bumps its issuer's revocation generation in the shared
+database in the same transaction, which is how other instances learn that cached OCSP answers are stale
+(see ocsp_responder.py); local listeners (the CRL publisher, the OCSP cache) are told after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+from cryptography import x509
+
+from ..crypto import keys
+from ..crypto.kek import KeyEncryptionKey
+from ..crypto.signer import LocalSigner, Signer
+from ..domain import Actor, CAStatus, Certificate, CertificateAuthority, RevocationReason, Role
+from ..errors import ErrorKind, GatewayError, conflict, malformed, not_found
+from ..revocation.ocsp import issuer_hashes
+from ..storage.repositories.revocation import CARevocation, RevocationRepository, generation_counter
+from .access import require_role, require_superadmin
+from .audit import Auditor
+from .authorities import Authorities, _ca_aad  # the AAD binding a CA key blob to its CA (one definition)
+from .clock import Clock
+
+Listener = Callable[[str], None]  # called with the issuer's CA id after a revocation or release commits
+
+# The RFC 5280 names (as ACME, EST and the API spell them) and codes, beside the enum's own values.
+_BY_NAME = {r.value: r for r in RevocationReason}
+_BY_NAME.update({"".join(w.title() if i else w for i, w in enumerate(r.value.split("_"))): r
+                 for r in RevocationReason})  # keyCompromise, cACompromise → see below
+_BY_NAME["cACompromise"] = RevocationReason.CA_COMPROMISE
+_BY_NAME["aACompromise"] = RevocationReason.AA_COMPROMISE
+
+
+def parse_reason(value: RevocationReason | str | int | None) -> RevocationReason:
+    """A reason from its enum value ("key_compromise"), RFC 5280 name ("keyCompromise") or code (1).
+
+    None means unspecified. removeFromCRL (8) is not a reason one revokes with: release_hold is that operation.
+    """
+    if value is None:
+        return RevocationReason.UNSPECIFIED
+    if isinstance(value, RevocationReason):
+        return value
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            return RevocationReason.from_code(value)
+        return _BY_NAME[value]
+    except (ValueError, KeyError, TypeError):
+        raise GatewayError(ErrorKind.BAD_REVOCATION_REASON, f"unknown revocation reason {value!r}; expected one of "
+                           + ", ".join(r.value for r in RevocationReason)) from None
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """A CA as revocation needs it: record, signer and certificate, whatever the CA's status."""
+
+    ca: CertificateAuthority
+    signer: Signer
+    certificate: x509.Certificate
+    hashes: dict[str, tuple[bytes, bytes]]  # hash name -> (issuerNameHash, issuerKeyHash), RFC 6960 §4.1.1
+
+
+class Issuers:
+    """Signing material for CRLs and OCSP. Unlike `Authorities.load` this serves disabled CAs too: a CA that no
+    longer issues (or was itself revoked) still owes its relying parties status for what it issued."""
+
+    def __init__(self, db, kek: KeyEncryptionKey) -> None:
+        self._db, self._kek = db, kek
+        self._cache: dict[str, Issuer] = {}
+
+    async def get(self, ca_id: str) -> Issuer:
+        issuer = self._cache.get(ca_id)
+        if issuer is not None:
+            return issuer
+        async with self._db.transaction(readonly=True) as tx:
+            ca = await tx.cas.get(ca_id)
+            blob = await tx.cas.key_blob(ca_id) if ca is not None and ca.certificate_pem else None
+        if ca is None or blob is None:
+            raise not_found("certificate authority")
+        key = keys.load_private_key(self._kek.unwrap(blob, _ca_aad(ca.id)))
+        cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        hashes = {name: issuer_hashes(cert, name) for name in ("sha1", "sha256", "sha384", "sha512")}
+        issuer = Issuer(ca, LocalSigner(key, ca.key_algorithm, ca.hash_algorithm), cert, hashes)
+        self._cache[ca_id] = issuer
+        return issuer
+
+    async def ids(self) -> list[str]:
+        """The CAs that have a certificate (and so may sign CRLs and OCSP)."""
+        async with self._db.transaction(readonly=True) as tx:
+            return [ca.id for ca in await tx.cas.list() if ca.certificate_pem]
+
+    def forget(self, ca_id: str) -> None:
+        self._cache.pop(ca_id, None)
+
+
+class Revocation:
+    def __init__(self, db, clock: Clock, auditor: Auditor, authorities: Authorities, issuers: Issuers,
+                 listeners: Iterable[Listener] = ()) -> None:
+        self._db, self._clock, self._audit, self._cas, self._issuers = db, clock, auditor, authorities, issuers
+        self._listeners = list(listeners)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def revoke(self, actor: Actor, certificate_id: str, reason: RevocationReason | str | int | None,
+                     invalidity_date: dt.datetime | None = None) -> Certificate:
+        """Revoke a certificate of an application the actor operates (RFC 5280 §5.3.1 reason).
+
+        NOT_FOUND for a certificate of another application, FORBIDDEN for an auditor, ALREADY_REVOKED unless it is
+        on hold and now gets a final reason, BAD_REVOCATION_REASON for a reason that is not one.
+        """
+        return await self._revoke(actor, certificate_id, reason, invalidity_date, check_role=True)
+
+    async def revoke_as_protocol(self, certificate_id: str, reason: RevocationReason | str | int | None,
+                                 actor: Actor, invalidity_date: dt.datetime | None = None) -> Certificate:
+        """The same revocation for a front end that has already authorized it by its own rules (ACME §7.6: the
+        issuing account, or proof of the certificate's key; EST/SCEP: their client authentication). No application
+        role is checked; `actor` (with `via` set to the protocol) is what the audit trail records."""
+        return await self._revoke(actor, certificate_id, reason, invalidity_date, check_role=False)
+
+    async def revoke_by_serial(self, actor: Actor, ca_id: str, serial: int,
+                               reason: RevocationReason | str | int | None,
+                               invalidity_date: dt.datetime | None = None) -> Certificate:
+        async with self._db.transaction(readonly=True) as tx:
+            cert = await tx.certificates.get_by_serial(ca_id, serial)
+        if cert is None or actor.role_in(cert.application_id) is None:
+            await self._refused(actor, "certificate", f"{ca_id}:{serial:x}", None, "certificate not found")
+            raise not_found("certificate")
+        return await self.revoke(actor, cert.id, reason, invalidity_date)
+
+    async def release_hold(self, actor: Actor, certificate_id: str) -> Certificate:
+        """Take a certificate off hold (removeFromCRL, RFC 5280 §5.3.1); CONFLICT unless it is on hold."""
+        cert = await self._visible(actor, certificate_id)
+        try:
+            require_role(actor, cert.application_id, Role.OPERATOR)
+            if cert.revocation_reason != RevocationReason.CERTIFICATE_HOLD.value:
+                raise conflict("the certificate is not on hold" if cert.revoked_at is None
+                               else "the certificate is revoked for good, not on hold")
+            async with self._db.transaction() as tx:
+                if not await tx.certificates.clear_revocation(cert.id):
+                    raise conflict("the certificate is not on hold")
+                await tx.counters.next_value(generation_counter(cert.ca_id or "self"))
+                await self._audit.record(tx, actor, "certificate.hold_released", "certificate", cert.id,
+                                         application_id=cert.application_id, serial=format(cert.serial, "x"),
+                                         via=actor.via)
+                released = await tx.certificates.get(cert.id)
+        except GatewayError as err:
+            await self._refused(actor, "certificate", cert.id, cert.application_id, err.detail,
+                                action="certificate.hold_release_refused")
+            raise
+        self._notify(cert.ca_id)
+        return released
+
+    async def revoke_ca(self, actor: Actor, ca_id: str, reason: RevocationReason | str | int | None,
+                        invalidity_date: dt.datetime | None = None) -> CertificateAuthority:
+        """Revoke an intermediate the gateway made under a parent it holds: it goes on the parent's CRL and OCSP,
+        and the CA is disabled so it signs nothing more (it keeps publishing status for what it issued).
+
+        Superadmins only. A root, or a CA whose issuer the gateway does not hold, cannot be revoked here: its
+        revocation belongs on a CRL someone else signs. certificateHold is refused for CAs (BRs §7.2.2).
+        """
+        try:
+            require_superadmin(actor)
+            parsed = parse_reason(reason)
+            if parsed is RevocationReason.CERTIFICATE_HOLD:
+                raise GatewayError(ErrorKind.BAD_REVOCATION_REASON, "a CA certificate cannot be put on hold")
+            ca = await self._cas.get(ca_id)
+            if ca.parent_id is None or ca.certificate_pem is None:
+                raise conflict("only an intermediate whose issuer the gateway holds can be revoked here")
+            now = self._clock.now()
+            _check_invalidity(invalidity_date, now)
+            cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+            repo_record = CARevocation(ca.id, ca.parent_id, cert.serial_number, now, parsed.value, invalidity_date,
+                                       cert.not_valid_after_utc)
+            async with self._db.transaction(readonly=True) as tx:
+                if await RevocationRepository.of(tx).ca_revocation(ca.id) is not None:
+                    raise GatewayError(ErrorKind.ALREADY_REVOKED, "the CA certificate is already revoked")
+            if ca.status is not CAStatus.DISABLED:
+                ca = await self._cas.set_status(actor, ca.id, CAStatus.DISABLED)  # audited, signer cache dropped
+            async with self._db.transaction() as tx:
+                await RevocationRepository.of(tx).add_ca_revocation(repo_record)
+                await tx.counters.next_value(generation_counter(ca.parent_id))
+                await self._audit.record(tx, actor, "ca.revoked", "ca", ca.id, reason=parsed.value,
+                                         serial=format(cert.serial_number, "x"), issuer_id=ca.parent_id)
+        except GatewayError as err:
+            if err.kind is ErrorKind.CONFLICT and "already exists" in err.detail:
+                err = GatewayError(ErrorKind.ALREADY_REVOKED, "the CA certificate is already revoked")
+            await self._refused(actor, "ca", ca_id, None, err.detail, action="ca.revoke_refused")
+            raise err from None
+        self._issuers.forget(ca.id)
+        self._notify(ca.parent_id)
+        return ca
+
+    # --- the work ------------------------------------------------------------------------------------------------
+
+    async def _revoke(self, actor: Actor, certificate_id: str, reason, invalidity_date, *,
+                      check_role: bool) -> Certificate:
+        if check_role:
+            cert = await self._visible(actor, certificate_id)
+        else:
+            async with self._db.transaction(readonly=True) as tx:
+                cert = await tx.certificates.get(certificate_id)
+            if cert is None:
+                await self._refused(actor, "certificate", certificate_id, None, "certificate not found")
+                raise not_found("certificate")
+        try:
+            if check_role:
+                require_role(actor, cert.application_id, Role.OPERATOR)
+            parsed = parse_reason(reason)
+            now = self._clock.now()
+            _check_invalidity(invalidity_date, now)
+            on_hold = cert.revocation_reason == RevocationReason.CERTIFICATE_HOLD.value
+            if cert.revoked_at is not None and (not on_hold or parsed is RevocationReason.CERTIFICATE_HOLD):
+                raise GatewayError(ErrorKind.ALREADY_REVOKED, "the certificate is already revoked")
+            if cert.not_after <= now:
+                # Its status no longer matters to relying parties, and §3.3 lets it drop off the CRL anyway.
+                raise conflict("the certificate has expired")
+            async with self._db.transaction() as tx:
+                if not await tx.certificates.mark_revoked(cert.id, now, parsed.value, invalidity_date):
+                    raise GatewayError(ErrorKind.ALREADY_REVOKED, "the certificate is already revoked")
+                await tx.counters.next_value(generation_counter(cert.ca_id or "self"))
+                await self._audit.record(tx, actor, "certificate.revoked", "certificate", cert.id,
+                                         application_id=cert.application_id, serial=format(cert.serial, "x"),
+                                         reason=parsed.value, via=actor.via, was_on_hold=on_hold or None,
+                                         invalidity_date=invalidity_date.isoformat() if invalidity_date else None)
+                revoked = await tx.certificates.get(cert.id)
+        except GatewayError as err:
+            await self._refused(actor, "certificate", cert.id, cert.application_id, err.detail)
+            raise
+        self._notify(cert.ca_id)
+        return revoked
+
+    async def _visible(self, actor: Actor, certificate_id: str) -> Certificate:
+        """The certificate, or NOT_FOUND when it does not exist or belongs to an application the actor is not in
+        (so members of one application cannot probe another's, as in access.require_role)."""
+        async with self._db.transaction(readonly=True) as tx:
+            cert = await tx.certificates.get(certificate_id)
+        if cert is None or actor.role_in(cert.application_id) is None:
+            await self._refused(actor, "certificate", certificate_id, None, "certificate not found")
+            raise not_found("certificate")
+        return cert
+
+    async def _refused(self, actor: Actor, object_type: str, object_id: str, application_id: str | None,
+                       detail: str, *, action: str = "certificate.revoke_refused") -> None:
+        await self._audit.record_alone(self._db, actor, action, object_type, object_id,
+                                       application_id=application_id, outcome="refused", reason=detail,
+                                       via=actor.via)
+
+    def _notify(self, issuer_id: str | None) -> None:
+        if issuer_id is None:
+            return  # self-signed: no CRL or OCSP speaks for it
+        for listener in self._listeners:
+            listener(issuer_id)
+
+
+def _check_invalidity(invalidity_date: dt.datetime | None, now: dt.datetime) -> None:
+    if invalidity_date is None:
+        return
+    if invalidity_date.tzinfo is None:
+        raise malformed("invalidity_date needs a time zone")
+    if invalidity_date > now:
+        raise malformed("invalidity_date may not lie in the future (RFC 5280 §5.3.2: when the key is known or "
+                        "suspected to have been compromised)")
