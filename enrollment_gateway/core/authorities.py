@@ -82,10 +82,17 @@ class Authorities:
             return await tx.cas.list()
 
     async def load(self, ca_id: str) -> LoadedCA:
-        """The CA with its signer, from cache; disabled and unfinished CAs are refused here."""
+        """The CA with its signer, ready to issue; disabled and unfinished CAs are refused here."""
+        loaded = await self.load_any(ca_id)
+        if loaded.ca.status is not CAStatus.ACTIVE:
+            raise conflict(f"CA {loaded.ca.name} is {loaded.ca.status.value}")
+        return loaded
+
+    async def load_any(self, ca_id: str) -> LoadedCA:
+        """The CA with its signer whatever its status: a disabled CA still signs CRLs and OCSP for what it issued."""
         loaded = self._cache.get(ca_id)
         if loaded is None:
-            async with self._db.transaction() as tx:
+            async with self._db.transaction(readonly=True) as tx:
                 ca = await tx.cas.get(ca_id)
                 blob = await tx.cas.key_blob(ca_id) if ca else None
             if ca is None:
@@ -100,9 +107,11 @@ class Authorities:
                 chain=tuple(_load_pem_certs(ca.chain_pem, "chain")),
             )
             self._cache[ca_id] = loaded
-        if loaded.ca.status is not CAStatus.ACTIVE:
-            raise conflict(f"CA {loaded.ca.name} is {loaded.ca.status.value}")
         return loaded
+
+    def forget(self, ca_id: str) -> None:
+        """Drop a cached CA after its record changed."""
+        self._cache.pop(ca_id, None)
 
     # --- creating ------------------------------------------------------------------------------------------------
 
@@ -198,7 +207,7 @@ class Authorities:
                               status=CAStatus.ACTIVE)
             await tx.cas.update(updated)
             await self._audit.record(tx, actor, "ca.certificate_uploaded", "ca", ca_id, name=ca.name)
-        self._cache.pop(ca_id, None)
+        self.forget(ca_id)
         return updated
 
     async def import_ca(
@@ -250,7 +259,7 @@ class Authorities:
             updated = replace(ca, status=status)
             await tx.cas.update(updated)
             await self._audit.record(tx, actor, "ca.status_changed", "ca", ca_id, status=status.value)
-        self._cache.pop(ca_id, None)
+        self.forget(ca_id)
         return updated
 
     # --- helpers -------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ class Gateway:
         authorities = Authorities(db, kek, clock, urls, auditor)
         # Revocation tells the CRL publisher and the OCSP cache after each commit (both also poll the database,
         # for revocations made by other instances).
-        issuers = Issuers(db, kek)
+        issuers = Issuers(authorities)
         crls = CRLPublisher(db, clock, issuers, config.revocation)
         ocsp = OCSPResponder(db, clock, kek, issuers, config.revocation)
         revocation = Revocation(db, clock, auditor, authorities, issuers, listeners=(crls.revoked, ocsp.revoked))

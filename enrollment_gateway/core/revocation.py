@@ -14,16 +14,14 @@ from typing import Callable, Iterable
 
 from cryptography import x509
 
-from ..crypto import keys
-from ..crypto.kek import KeyEncryptionKey
-from ..crypto.signer import LocalSigner, Signer
+from ..crypto.signer import Signer
 from ..domain import Actor, CAStatus, Certificate, CertificateAuthority, RevocationReason, Role
 from ..errors import ErrorKind, GatewayError, conflict, malformed, not_found
 from ..revocation.ocsp import issuer_hashes
 from ..storage.repositories.revocation import CARevocation, RevocationRepository, generation_counter
 from .access import require_role, require_superadmin
 from .audit import Auditor
-from .authorities import Authorities, _ca_aad  # the AAD binding a CA key blob to its CA (one definition)
+from .authorities import Authorities
 from .clock import Clock
 
 Listener = Callable[[str], None]  # called with the issuer's CA id after a revocation or release commits
@@ -67,36 +65,33 @@ class Issuer:
 
 
 class Issuers:
-    """Signing material for CRLs and OCSP. Unlike `Authorities.load` this serves disabled CAs too: a CA that no
-    longer issues (or was itself revoked) still owes its relying parties status for what it issued."""
+    """Signing material for CRLs and OCSP, from `Authorities.load_any`: disabled or revoked CAs too, because a CA
+    that no longer issues still owes its relying parties status for what it issued."""
 
-    def __init__(self, db, kek: KeyEncryptionKey) -> None:
-        self._db, self._kek = db, kek
-        self._cache: dict[str, Issuer] = {}
+    def __init__(self, authorities: Authorities) -> None:
+        self._authorities = authorities
+        self._hashes: dict[str, dict[str, tuple[bytes, bytes]]] = {}
 
     async def get(self, ca_id: str) -> Issuer:
-        issuer = self._cache.get(ca_id)
-        if issuer is not None:
-            return issuer
-        async with self._db.transaction(readonly=True) as tx:
-            ca = await tx.cas.get(ca_id)
-            blob = await tx.cas.key_blob(ca_id) if ca is not None and ca.certificate_pem else None
-        if ca is None or blob is None:
-            raise not_found("certificate authority")
-        key = keys.load_private_key(self._kek.unwrap(blob, _ca_aad(ca.id)))
-        cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
-        hashes = {name: issuer_hashes(cert, name) for name in ("sha1", "sha256", "sha384", "sha512")}
-        issuer = Issuer(ca, LocalSigner(key, ca.key_algorithm, ca.hash_algorithm), cert, hashes)
-        self._cache[ca_id] = issuer
-        return issuer
+        try:
+            loaded = await self._authorities.load_any(ca_id)
+        except GatewayError as err:
+            if err.kind is ErrorKind.CONFLICT:  # still waiting for its certificate: nothing issued, nothing to say
+                raise not_found("certificate authority") from None
+            raise
+        hashes = self._hashes.get(ca_id)
+        if hashes is None:
+            hashes = self._hashes[ca_id] = {name: issuer_hashes(loaded.certificate, name)
+                                            for name in ("sha1", "sha256", "sha384", "sha512")}
+        return Issuer(loaded.ca, loaded.signer, loaded.certificate, hashes)
 
     async def ids(self) -> list[str]:
         """The CAs that have a certificate (and so may sign CRLs and OCSP)."""
-        async with self._db.transaction(readonly=True) as tx:
-            return [ca.id for ca in await tx.cas.list() if ca.certificate_pem]
+        return [ca.id for ca in await self._authorities.list() if ca.certificate_pem]
 
     def forget(self, ca_id: str) -> None:
-        self._cache.pop(ca_id, None)
+        self._authorities.forget(ca_id)
+        self._hashes.pop(ca_id, None)
 
 
 class Revocation:
