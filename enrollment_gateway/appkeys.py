@@ -15,3 +15,6 @@ GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
 
 # The authenticated actor of a request, set by whichever front end authenticated it; the request log reads it.
 ACTOR: web.RequestKey[Actor] = web.RequestKey("actor", Actor)
+
+# Extra fields a handler adds to the request's one log line (e.g. the CRL number served).
+LOG_FIELDS: web.RequestKey[dict] = web.RequestKey("log_fields", dict)

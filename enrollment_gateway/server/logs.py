@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from ..appkeys import ACTOR
+from ..appkeys import ACTOR, LOG_FIELDS
 
 ACCESS = logging.getLogger("enrollment_gateway.access")
 
@@ -35,8 +35,8 @@ def configure_logging(level: str) -> None:
 
 @web.middleware
 async def request_log(request: web.Request, handler):
-    """Handlers may add fields to request["log"]; the query string is left out because it may carry secrets."""
-    request["log"] = {}
+    """Handlers may add fields to request[LOG_FIELDS]; the query string is left out because it may carry secrets."""
+    request[LOG_FIELDS] = {}
     started = time.perf_counter()
     status = 500
     try:
@@ -51,5 +51,5 @@ async def request_log(request: web.Request, handler):
         ACCESS.info("request", extra={"event": {
             "method": request.method, "path": request.path, "status": status,
             "ms": round((time.perf_counter() - started) * 1000, 2), "remote": request.remote,
-            "tls": request.secure, "actor": getattr(actor, "id", None), **request["log"],
+            "tls": request.secure, "actor": getattr(actor, "id", None), **request[LOG_FIELDS],
         }})

@@ -11,6 +11,7 @@ import time
 
 from aiohttp import web
 
+from enrollment_gateway.appkeys import LOG_FIELDS
 from enrollment_gateway.errors import ErrorKind, GatewayError
 
 from .http import gateway, not_modified, split_file, wants_pem
@@ -35,7 +36,7 @@ async def get_crl(request: web.Request) -> web.Response:
         "Cache-Control": f"public, max-age={max_age}, no-transform",
         "Vary": "Accept",
     }
-    request["log"]["crl_number"] = crl.number
+    request[LOG_FIELDS]["crl_number"] = crl.number
     if not_modified(request, etag, crl.last_modified):
         return web.Response(status=304, headers=headers)
     if pem:
