@@ -43,7 +43,7 @@ class GatewayProcess:
         self.stdout_path = self.log_path.with_suffix(".out")
         log, out = open(self.log_path, "wb"), open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "enrollment_gateway.cli", "--data-dir", str(self.data_dir), "serve", "--demo",
+            [sys.executable, "-m", "enrollment_gateway.cli", "serve", "--demo", "--data-dir", str(self.data_dir),
              "--host", "127.0.0.1", "--https-port", str(self.https_port), "--http-port", str(self.http_port)],
             stdout=out, stderr=log, env=env, cwd=ROOT,
         )

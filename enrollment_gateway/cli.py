@@ -16,21 +16,26 @@ from .errors import GatewayError
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="enrollment-gateway",
                                 description="Certificate enrollment gateway: ACME, EST, SCEP and a JSON API.")
-    p.add_argument("--config", help="TOML settings file (see config.example.toml); EG_SECTION__KEY overrides")
-    p.add_argument("--data-dir", help="where the embedded database, keys and demo.json live")
+    _common_options(p, argparse.SUPPRESS)
+    # The same options after the subcommand too (`serve --demo --data-dir DIR`), as people type them.
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway (HTTPS + plain-HTTP listeners)")
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    serve = command("serve", help="run the gateway (HTTPS + plain-HTTP listeners)")
     serve.add_argument("--demo", action="store_true",
                        help="on first start, set up demo CAs, profiles, an application and an admin token")
     serve.add_argument("--host", help="listen address (server.host)")
     serve.add_argument("--https-port", type=int, help="HTTPS listener port (server.https_port)")
     serve.add_argument("--http-port", type=int, help="plain-HTTP listener port (server.http_port)")
 
-    admin = sub.add_parser("create-admin-token", help="create a gateway administrator and print its token once")
+    admin = command("create-admin-token", help="create a gateway administrator and print its token once")
     admin.add_argument("--name", default="admin")
 
-    ca = sub.add_parser("create-ca", help="create a root CA, or an intermediate under a CA the gateway holds")
+    ca = command("create-ca", help="create a root CA, or an intermediate under a CA the gateway holds")
     ca.add_argument("--name", required=True)
     ca.add_argument("--cn", required=True, help="the CA's common name")
     ca.add_argument("--org", help="organisation (O)")
@@ -40,12 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     ca.add_argument("--validity-days", type=int, default=3650)
     ca.add_argument("--path-length", type=int)
 
-    sub.add_parser("list-cas", help="list certificate authorities")
-    sub.add_parser("endpoints", help="show every application's enrollment URLs")
+    command("list-cas", help="list certificate authorities")
+    command("endpoints", help="show every application's enrollment URLs")
     return p
 
 
+def _common_options(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("--config", default=default,
+                   help="TOML settings file (see config.example.toml); EG_SECTION__KEY overrides")
+    p.add_argument("--data-dir", default=default, help="where the embedded database, keys and demo.json live")
+
+
 def _config(args: argparse.Namespace) -> Config:
+    args.config = getattr(args, "config", None)
+    args.data_dir = getattr(args, "data_dir", None)
     config = load_config(args.config)
     server: dict[str, Any] = {}
     for flag, key in (("host", "host"), ("https_port", "https_port"), ("http_port", "http_port")):
