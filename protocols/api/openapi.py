@@ -82,6 +82,7 @@ SCHEMAS: dict[str, Any] = {
         "hash_algorithm": {"type": ["string", "null"], "enum": [h.value for h in HashAlgorithm] + [None]},
         "key_usages": {"type": "array", "items": _enum(KEY_USAGES)},
         "extended_key_usages": {"type": "array", "items": _enum(EXTENDED_KEY_USAGES)}, "is_ca": B,
+        "certificate_policies": {"type": "array", "items": {"type": "string", "pattern": r"^[0-2](\.[0-9]+)+$"}},
     }),
     "Profile": _obj({"id": S, "name": S, "description": S, "ca_id": NS, "policy_id": S,
                      "defaults": _ref("ProfileDefaults"), "enrollment": ANY_OBJ, "approval_required": B,

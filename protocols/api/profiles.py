@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +27,8 @@ def _defaults(body: Body, base: ProfileDefaults) -> ProfileDefaults:
     d = body.obj("defaults")
     if d is None:
         return base
-    d.only("ttl", "key_algorithm", "hash_algorithm", "key_usages", "extended_key_usages", "is_ca")
+    d.only("ttl", "key_algorithm", "hash_algorithm", "key_usages", "extended_key_usages", "is_ca",
+           "certificate_policies")
     changes: dict[str, Any] = {}
     if d.has("ttl"):
         changes["ttl_seconds"] = d.duration("ttl")
@@ -40,6 +43,11 @@ def _defaults(body: Body, base: ProfileDefaults) -> ProfileDefaults:
             d.str_list("extended_key_usages", choices=tuple(EXTENDED_KEY_USAGES)))
     if d.has("is_ca"):
         changes["is_ca"] = d.bool("is_ca")
+    if d.has("certificate_policies"):
+        oids = tuple(d.str_list("certificate_policies"))
+        if not all(re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", oid) for oid in oids):
+            raise malformed("defaults.certificate_policies: each entry must be a dotted OID")
+        changes["certificate_policies"] = oids
     return replace(base, **changes)
 
 

@@ -79,6 +79,7 @@ def profile_defaults(d: ProfileDefaults) -> dict[str, Any]:
         "key_usages": list(d.key_usages),
         "extended_key_usages": list(d.extended_key_usages),
         "is_ca": d.is_ca,
+        "certificate_policies": list(d.certificate_policies),
     }
 
 

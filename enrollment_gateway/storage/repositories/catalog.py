@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Collection, Mapping
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, bindparam, delete, insert, select
 
 from ...algorithms import HashAlgorithm, KeyAlgorithm
 from ...domain import Application, Endpoint, Policy, Profile, ProfileDefaults
@@ -39,6 +39,7 @@ def defaults_to_json(d: ProfileDefaults) -> dict[str, Any]:
         "key_usages": list(d.key_usages),
         "extended_key_usages": list(d.extended_key_usages),
         "is_ca": d.is_ca,
+        "certificate_policies": list(d.certificate_policies),
     }
 
 
@@ -57,6 +58,8 @@ def defaults_from_json(j: Mapping[str, Any]) -> ProfileDefaults:
         kw["extended_key_usages"] = tuple(j["extended_key_usages"])
     if "is_ca" in j:
         kw["is_ca"] = bool(j["is_ca"])
+    if "certificate_policies" in j:
+        kw["certificate_policies"] = tuple(j["certificate_policies"])
     return ProfileDefaults(**kw)
 
 
@@ -131,6 +134,15 @@ def _endpoint(r: Mapping[str, Any]) -> Endpoint:
     )
 
 
+_ISSUANCE_CONTEXT = (
+    select(t.endpoints, t.profiles, t.policies)
+    .join_from(t.endpoints, t.profiles, t.profiles.c.id == t.endpoints.c.profile_id)
+    .join(t.policies, t.policies.c.id == t.profiles.c.policy_id)
+    .where(t.endpoints.c.id == bindparam("endpoint_id"))
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+)
+
+
 class EndpointRepository(Repository):
     async def add(self, e: Endpoint) -> None:
         with conflicts("endpoint for this application and profile"):
@@ -150,6 +162,16 @@ class EndpointRepository(Repository):
     async def find(self, application_id: str, profile_id: str) -> Endpoint | None:
         e = t.endpoints.c
         return await self._one((e.application_id == application_id) & (e.profile_id == profile_id))
+
+    async def issuance_context(self, id: str) -> tuple[Endpoint, Profile, Policy] | None:
+        """The endpoint with its profile and that profile's policy, in one query: issuance reads them every time."""
+        row = (await self._conn.execute(_ISSUANCE_CONTEXT, {"endpoint_id": id})).first()
+        if row is None:
+            return None
+        m = row._mapping
+        part = lambda table: {c.name: m[f"{table.name}_{c.name}"] for c in table.c}  # noqa: E731
+        profiles, policies = ProfileRepository(self._conn, self._dialect), PolicyRepository(self._conn, self._dialect)
+        return _endpoint(part(t.endpoints)), profiles.from_row(part(t.profiles)), policies.from_row(part(t.policies))
 
     async def list_for_application(self, application_id: str) -> list[Endpoint]:
         return await self._many(t.endpoints.c.application_id == application_id)
