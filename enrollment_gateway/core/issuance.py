@@ -21,7 +21,8 @@ from ..crypto.csr import ParsedCSR, parse_csr
 from ..crypto.export import fingerprints, signature_algorithm_name
 from ..crypto.kek import KeyEncryptionKey
 from ..crypto.signer import LocalSigner
-from ..domain import (Actor, Certificate, CertificateRequest, EnrollmentMethod, Profile, RequestStatus, Role)
+from ..domain import (Actor, Certificate, CertificateRequest, Endpoint, EnrollmentMethod, Policy, Profile,
+                      RequestStatus, Role)
 from ..errors import ErrorKind, GatewayError, Violation, conflict, malformed, not_found
 from ..policy import Candidate, PolicyRules, evaluate
 from .access import require_role
@@ -68,6 +69,21 @@ class _Context:
     application_id: str
     profile: Profile
     rules: PolicyRules
+    policy: Policy
+    cached: bool = False  # taken from the cache: must be checked against the database before it decides anything
+
+    def current(self, row: tuple[Endpoint, Profile, Policy] | None) -> bool:
+        """Does the database still say what this context was built from?"""
+        return row is not None and row[0].application_id == self.application_id and row[1:] == (self.profile,
+                                                                                                  self.policy)
+
+
+class _StaleContext(Exception):
+    """The endpoint, profile or policy changed since the cached context was read: start over with fresh ones."""
+
+
+_ATTEMPTS = 3  # a context found stale is re-read; changing three times during one issuance is a conflict
+_CACHED_CONTEXTS = 4096  # endpoints; the cache is emptied when it grows past this
 
 
 class Issuance:
@@ -75,9 +91,21 @@ class Issuance:
                  settings: IssuanceSettings) -> None:
         self._db, self._kek, self._clock, self._cas, self._audit = db, kek, clock, authorities, auditor
         self._settings = settings
+        # Endpoint -> its profile and policy, parsed. Reading them costs a transaction per issuance, so they are
+        # kept, and every decision made on a cached copy is checked against the rows in the transaction that
+        # records it (see _check_current): a change made through any instance is never missed.
+        self._contexts: dict[str, _Context] = {}
 
     async def issue(self, req: IssuanceRequest) -> IssuanceOutcome:
-        ctx = await self._context(req.endpoint_id)
+        for attempt in range(_ATTEMPTS):
+            ctx = await self._context(req.endpoint_id, fresh=attempt > 0)
+            try:
+                return await self._issue(req, ctx)
+            except _StaleContext:
+                continue
+        raise conflict("the endpoint's profile or policy kept changing during issuance; try again")
+
+    async def _issue(self, req: IssuanceRequest, ctx: _Context) -> IssuanceOutcome:
         try:
             require_role(req.actor, ctx.application_id, Role.OPERATOR)
             if not ctx.profile.enabled(req.protocol):
@@ -86,23 +114,51 @@ class Issuance:
             _check_metadata(req.metadata)
             if req.replaces_id is not None:
                 await self._check_replaces(req.replaces_id, ctx.application_id)
-            request = self._request_record(req, ctx)
+            request, parsed = self._request_record(req, ctx)
             if ctx.profile.approval_required and not req.actor.bypass_approval:
                 # Check the policy now, so a request that can never be approved is refused at once.
-                await self._prepare(request, ctx)
+                await self._prepare(request, ctx, parsed)
                 async with self._db.transaction() as tx:
+                    await _check_current(tx, ctx)
                     await tx.requests.add(request)
                     await self._audit.record(tx, req.actor, "request.submitted", "request", request.id,
                                              application_id=ctx.application_id, profile_id=ctx.profile.id,
                                              protocol=req.protocol.value, outcome="pending")
                 return Pending(request)
-            return await self._sign_and_store(request, ctx, req.actor, new_request=True)
+            return await self._sign_and_store(request, ctx, req.actor, new_request=True, parsed=parsed)
         except GatewayError as err:
+            if ctx.cached and not await self._still_current(ctx):
+                raise _StaleContext() from err  # refused on outdated rules: decide again on the current ones
             await self._audit.record_alone(self._db, req.actor, "request.refused", "endpoint", req.endpoint_id,
                                            application_id=ctx.application_id, outcome="refused",
                                            reason=err.detail, protocol=req.protocol.value,
                                            violations=[v.message for v in err.subproblems] or None)
             raise
+
+    async def precheck(self, req: IssuanceRequest) -> None:
+        """Check only, before any key exists: would the policy certify `req.sans` for `req`'s validity?
+
+        For protocols that learn the names before the CSR (ACME newOrder, RFC 8555 §7.4 "refuse early"). Evaluates
+        the SAN rules and the lifetime; subject, key and signature rules wait for `issue`, which checks everything
+        again. Nothing is stored or audited; raises the same GatewayError `issue` would for these parts.
+        """
+        ctx = await self._context(req.endpoint_id)
+        require_role(req.actor, ctx.application_id, Role.OPERATOR)
+        if not ctx.profile.enabled(req.protocol):
+            raise GatewayError(ErrorKind.FORBIDDEN, f"enrollment over {req.protocol.value} is not enabled for this profile")
+        if req.replaces_id is not None:
+            await self._check_replaces(req.replaces_id, ctx.application_id)
+        request, _ = self._request_record(replace(req, csr=None, managed_key=None), ctx)
+        not_before, not_after = self._validity(request, ctx, self._clock.now())
+        names_only = replace(ctx.rules, subject={}, key_algorithms=None, signature_algorithms=None, key_usages=None,
+                             extended_key_usages=None)
+        candidate = Candidate(
+            subject=(), sans=tuple(names.parse_san(s) for s in request.sans), key_algorithm="",
+            signature_algorithm=None, key_usages=(), extended_key_usages=(),
+            ttl_seconds=int((not_after - not_before).total_seconds()) - self._settings.backdate_seconds)
+        violations = list(evaluate(names_only, candidate))
+        if violations:
+            raise _refusal(violations)
 
     async def approve(self, actor: Actor, request_id: str) -> Issued:
         request, ctx = await self._pending(actor, request_id)
@@ -147,14 +203,26 @@ class Issuance:
 
     # --- the work ------------------------------------------------------------------------------------------------
 
-    async def _context(self, endpoint_id: str) -> _Context:
-        async with self._db.transaction() as tx:
-            endpoint = await tx.endpoints.get(endpoint_id)
-            profile = await tx.profiles.get(endpoint.profile_id) if endpoint else None
-            policy = await tx.policies.get(profile.policy_id) if profile else None
-        if endpoint is None or profile is None or policy is None:
+    async def _context(self, endpoint_id: str, *, fresh: bool = False) -> _Context:
+        """The endpoint's application, profile and parsed policy; from the cache unless `fresh`."""
+        cached = None if fresh else self._contexts.get(endpoint_id)
+        if cached is not None:
+            return cached
+        async with self._db.transaction(readonly=True) as tx:
+            row = await tx.endpoints.issuance_context(endpoint_id)
+        if row is None:
+            self._contexts.pop(endpoint_id, None)
             raise not_found("endpoint")
-        return _Context(endpoint.id, endpoint.application_id, profile, PolicyRules.from_json(policy.rules))
+        endpoint, profile, policy = row
+        ctx = _Context(endpoint.id, endpoint.application_id, profile, PolicyRules.from_json(policy.rules), policy)
+        if len(self._contexts) >= _CACHED_CONTEXTS:
+            self._contexts.clear()
+        self._contexts[endpoint_id] = replace(ctx, cached=True)
+        return ctx
+
+    async def _still_current(self, ctx: _Context) -> bool:
+        async with self._db.transaction(readonly=True) as tx:
+            return ctx.current(await tx.endpoints.issuance_context(ctx.endpoint_id))
 
     async def _pending(self, actor: Actor, request_id: str) -> tuple[CertificateRequest, _Context]:
         async with self._db.transaction() as tx:
@@ -168,7 +236,7 @@ class Issuance:
             endpoint = await tx.endpoints.find(request.application_id, request.profile_id)
         if endpoint is None:
             raise conflict("the profile is no longer attached to the application")
-        return request, await self._context(endpoint.id)
+        return request, await self._context(endpoint.id, fresh=True)  # a fresh context is never stale
 
     async def _check_replaces(self, certificate_id: str, application_id: str) -> None:
         """A renewal may only name a certificate of its own application, or renewal chains would leak across."""
@@ -177,10 +245,11 @@ class Issuance:
         if replaced is None or replaced.application_id != application_id:
             raise not_found("replaced certificate")
 
-    def _request_record(self, req: IssuanceRequest, ctx: _Context) -> CertificateRequest:
+    def _request_record(self, req: IssuanceRequest, ctx: _Context) -> tuple[CertificateRequest, ParsedCSR | None]:
+        """The request row, and its CSR parsed and verified (None for a managed key) so _prepare need not redo it."""
         if req.csr is not None and req.managed_key is not None:
             raise malformed("give either a CSR or the algorithm of a server-generated key, not both")
-        csr_pem = None
+        csr_pem, parsed = None, None
         if req.csr is not None:
             parsed = parse_csr(req.csr, self._settings.max_csr_bytes)
             csr_pem = parsed.csr.public_bytes(serialization.Encoding.PEM).decode()
@@ -194,12 +263,16 @@ class Issuance:
             sans=tuple(names.format_san(t, v) for t, v in req.sans) if req.sans is not None else (),
             ttl_seconds=req.ttl_seconds, not_before=req.not_before, not_after=req.not_after,
             metadata=dict(req.metadata), created_at=self._clock.now(), replaces_id=req.replaces_id,
-        )
+        ), parsed
 
-    async def _prepare(self, request: CertificateRequest, ctx: _Context) -> "_Plan":
-        """Everything up to signing: the subject, names, key, validity; refuses with every violation found."""
+    async def _prepare(self, request: CertificateRequest, ctx: _Context, parsed: ParsedCSR | None = None) -> "_Plan":
+        """Everything up to signing: the subject, names, key, validity; refuses with every violation found.
+
+        `parsed` is request.csr_pem already parsed and verified; without it (a stored request) it is parsed here.
+        """
         profile, now = ctx.profile, self._clock.now()
-        parsed: ParsedCSR | None = parse_csr(request.csr_pem) if request.csr_pem else None
+        if parsed is None and request.csr_pem:
+            parsed = parse_csr(request.csr_pem)
         if parsed is None and request.subject is None and not request.sans:
             raise malformed("a server-generated key needs a subject or SANs")
         subject = (names.name_pairs(x509.Name.from_rfc4514_string(request.subject)) if request.subject is not None
@@ -251,8 +324,8 @@ class Issuance:
         return not_before - backdate, not_after
 
     async def _sign_and_store(self, request: CertificateRequest, ctx: _Context, actor: Actor, *,
-                              new_request: bool) -> Issued:
-        plan = await self._prepare(request, ctx)
+                              new_request: bool, parsed: ParsedCSR | None = None) -> Issued:
+        plan = await self._prepare(request, ctx, parsed)
         private_key = None
         if plan.parsed is not None:
             public_key = plan.parsed.public_key
@@ -279,6 +352,7 @@ class Issuance:
                 if private_key is not None else None)
         issued_request = replace(request, status=RequestStatus.ISSUED, certificate_id=record.id)
         async with self._db.transaction() as tx:
+            await _check_current(tx, ctx)
             if new_request:
                 await tx.requests.add(issued_request)
             else:
@@ -300,6 +374,15 @@ class _Plan:
     not_before: dt.datetime
     not_after: dt.datetime
     loaded: object | None
+
+
+async def _check_current(tx, ctx: _Context) -> None:
+    """In the transaction that records a decision made on a cached context: was that context still true?
+
+    On SQLite the transaction holds the write lock, so no change can land between this read and the commit.
+    """
+    if ctx.cached and not ctx.current(await tx.endpoints.issuance_context(ctx.endpoint_id)):
+        raise _StaleContext()
 
 
 def managed_key_aad(certificate_id: str) -> bytes:

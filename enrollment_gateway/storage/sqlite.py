@@ -116,6 +116,7 @@ class Connection(aiosqlite.Connection):
 
     _begin: str | None = None  # the BEGIN to send along with the next statement
     _writing = False  # inside a BEGIN IMMEDIATE transaction: the write lock is held
+    _reading = False  # inside a deferred (read-only) transaction: its COMMIT only drops the read snapshot
 
     def cursor(self) -> _Cursor:  # type: ignore[override]
         return _Cursor(self)
@@ -134,6 +135,7 @@ class Connection(aiosqlite.Connection):
 
             result = await self._execute(begin_then)
             self._writing = begin == "BEGIN IMMEDIATE"
+            self._reading = not self._writing
             return result
         if dml and self._writing:
             return fn()
@@ -143,8 +145,10 @@ class Connection(aiosqlite.Connection):
         if self._begin is not None:  # nothing ran: there is no transaction to end
             self._begin = None
             return
-        if self._writing:
-            self._writing = False
+        if self._writing or self._reading:
+            # Ending a write transaction we hold the lock for, or a read one (in WAL a reader holds no lock that
+            # anyone waits on), never waits: no need for a trip to the worker thread.
+            self._writing = self._reading = False
             self._conn.commit()
             return
         await super().commit()
@@ -153,7 +157,7 @@ class Connection(aiosqlite.Connection):
         if self._begin is not None:
             self._begin = None
             return
-        self._writing = False
+        self._writing = self._reading = False
         await super().rollback()
 
 
