@@ -60,6 +60,14 @@ class Inventory:
             raise not_found("certificate")
         return cert
 
+    async def find_by_serial(self, actor: Actor, ca_id: str | None, serial: int) -> Certificate:
+        """By issuer and serial (ACME revokeCert and ARI name certificates so); NOT_FOUND outside the actor's scope."""
+        async with self._db.transaction(readonly=True) as tx:
+            cert = await tx.certificates.get_by_serial(ca_id, serial)
+        if cert is None or actor.role_in(cert.application_id) is None:
+            raise not_found("certificate")
+        return cert
+
     async def details(self, actor: Actor, certificate_id: str) -> dict:
         cert = await self.get(actor, certificate_id)
         async with self._db.transaction() as tx:

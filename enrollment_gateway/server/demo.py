@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..algorithms import KeyAlgorithm
+from ..core.acme_eab import ExternalAccountKeys
 from ..core.bootstrap import create_admin
 from ..crypto import builder
 from ..core.gateway import Gateway
@@ -29,6 +31,8 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
             state = {}
     if not state.get("admin_token"):
         state = await _create(gateway)
+    if not state.get("acme_eab_kid"):  # also for a demo made before ACME landed
+        state.update(await _acme(gateway, state))
     state["ca_bundle"] = str(await _write_bundle(gateway, state["root_ca_id"]))
     _write(path, state)
     return state
@@ -90,6 +94,18 @@ async def _create(gateway: Gateway) -> dict[str, Any]:
         "issue_url": urls.api_issue(tls_ep.id),
         "ocsp_url": urls.ocsp(issuing.id),
         "crl_url": urls.crl(issuing.id),
+    }
+
+
+async def _acme(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
+    """The tls-server endpoint's ACME directory and a reusable EAB key for it (EAB stays optional there)."""
+    endpoint_id = state["endpoints"]["tls-server"]["id"]
+    issued = await ExternalAccountKeys.of(gateway).create(SYSTEM_ACTOR, state["application_id"], endpoint_id,
+                                                          reusable=True)
+    return {
+        "acme_directory": gateway.urls.acme_directory(endpoint_id),
+        "acme_eab_kid": issued.key.kid,
+        "acme_eab_hmac_key": base64.urlsafe_b64encode(issued.hmac_key).rstrip(b"=").decode(),
     }
 
 

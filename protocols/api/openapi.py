@@ -139,10 +139,16 @@ SCHEMAS: dict[str, Any] = {
                     "invalidity_date": TS}),
     "RevokeSerial": _obj({"serial": {"type": "string", "description": "hexadecimal"},
                           "reason": {**_enum(RevocationReason)}, "invalidity_date": TS}, ("serial",)),
+    "AcmeEabKey": _obj({"kid": S, "endpoint_id": S, "reusable": B, "created_at": TS, "created_by": S,
+                        "used_at": TS, "account_id": NS, "revoked_at": TS,
+                        "hmac_key": {"type": "string", "description": "base64url, no padding; only at creation"}}),
+    "AcmeEabKeyCreate": _obj({"reusable": {"type": "boolean",
+                                           "description": "bind many accounts (false: the first one only)"}}),
     "AuditEvent": _obj({"id": S, "at": TS, "actor": S, "actor_name": S, "action": S, "object_type": S,
                         "object_id": NS, "application_id": NS, "outcome": S, "details": ANY_OBJ}),
 }
-for _name in ("CA", "Policy", "PolicyPreset", "Profile", "Application", "Endpoint", "Member", "Identity"):
+for _name in ("CA", "Policy", "PolicyPreset", "Profile", "Application", "Endpoint", "Member", "Identity",
+              "AcmeEabKey"):
     SCHEMAS[f"{_name}List"] = _items(_name)
 for _name in ("Certificate", "CertificateRequest", "AuditEvent"):
     SCHEMAS[f"{_name}Page"] = _items(_name, paged=True)
@@ -203,6 +209,13 @@ OPERATIONS: tuple[tuple[str, str, str, str, str | None, dict[str, Any], tuple[di
     ("post", "/applications/{id}/endpoints", "applications", "Attach a profile", "Attach", {"201": "Endpoint"}, ()),
     ("delete", "/applications/{id}/endpoints/{endpoint_id}", "applications", "Detach a profile", None,
      {"204": None}, ()),
+    ("post", "/applications/{id}/endpoints/{endpoint_id}/acme-eab-keys", "acme",
+     "Create an ACME External Account Binding key for the endpoint (MAC key shown once)", "AcmeEabKeyCreate",
+     {"201": "AcmeEabKey"}, ()),
+    ("get", "/applications/{id}/endpoints/{endpoint_id}/acme-eab-keys", "acme",
+     "The endpoint's ACME EAB key ids and their state", None, {"200": "AcmeEabKeyList"}, ()),
+    ("delete", "/applications/{id}/endpoints/{endpoint_id}/acme-eab-keys/{kid}", "acme",
+     "Revoke an EAB key: no new account may bind with it", None, {"204": None}, ()),
     ("get", "/applications/{id}/members", "applications", "Members and their roles", None, {"200": "MemberList"}, ()),
     ("post", "/applications/{id}/members", "applications", "Add a member", "MemberAdd", {"201": "Member"}, ()),
     ("delete", "/applications/{id}/members/{identity_id}", "applications", "Remove a member", None, {"204": None}, ()),

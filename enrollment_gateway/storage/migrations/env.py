@@ -13,7 +13,10 @@ from alembic import context
 from enrollment_gateway.storage.tables import metadata
 
 # Modules that add tables to the shared metadata (see storage/tables.py); listed so autogenerate sees them.
-TABLE_MODULES: tuple[str, ...] = ("enrollment_gateway.storage.repositories.revocation",)
+TABLE_MODULES: tuple[str, ...] = (
+    "enrollment_gateway.storage.repositories.revocation",
+    "enrollment_gateway.storage.repositories.acme",
+)
 
 for _name in TABLE_MODULES:
     importlib.import_module(_name)
