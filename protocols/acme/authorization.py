@@ -74,5 +74,6 @@ async def authorization(request: web.Request) -> web.Response:
             if not await repo.set_authorization_status(authz.id, "deactivated", only_from=("pending", "valid")):
                 raise problems.AcmeProblem("malformed", "the authorization changed meanwhile; try again", 409)
             authz = await repo.authorization(authz.id) or authz
-    retry = 1 if authz.challenge_status == "processing" and authz.status == "pending" else None
-    return acme_json(authz_json(authz, signed.ctx, now), retry_after=retry)
+    # No Retry-After while a validation runs (RFC 8555 §7.5.1 makes it a MAY): it takes milliseconds here, and a
+    # whole second of client back-off would dominate every order.
+    return acme_json(authz_json(authz, signed.ctx, now))

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from . import problems
 from .authorization import challenge_json, effective_status, load_own
-from .wire import RETRY_AFTER_SECONDS, acme_json, authenticate, state
+from .wire import acme_json, authenticate, state
 
 
 async def challenge(request: web.Request) -> web.Response:
@@ -27,6 +27,5 @@ async def challenge(request: web.Request) -> web.Response:
                 st.validator.submit(authz.id)
         elif authz.challenge_type not in (None, type):
             raise problems.malformed(f"another challenge ({authz.challenge_type}) of this authorization was tried")
-    status = authz.challenge_status if authz.challenge_type == type else "pending"
-    return acme_json(challenge_json(authz, type, ctx), links=(f'<{ctx.urls.authz(authz.id)}>;rel="up"',),
-                     retry_after=RETRY_AFTER_SECONDS if status == "processing" else None)
+    # No Retry-After for a validation in progress: see authorization.py.
+    return acme_json(challenge_json(authz, type, ctx), links=(f'<{ctx.urls.authz(authz.id)}>;rel="up"',))

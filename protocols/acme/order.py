@@ -69,7 +69,8 @@ def order_json(order: AcmeOrder, ctx: EndpointContext) -> dict[str, Any]:
 
 def order_response(order: AcmeOrder, ctx: EndpointContext, status: int = 200) -> web.Response:
     """Every order answer carries Location (golang.org/x/crypto/acme, hence cert-manager, polls it)."""
-    retry = RETRY_AFTER_SECONDS if order.status in ("processing", "pending") else None
+    # RFC 8555 §7.4: a "processing" order (here: waiting for an administrator's approval) says when to look again.
+    retry = RETRY_AFTER_SECONDS if order.status == "processing" else None
     return acme_json(order_json(order, ctx), status, location=ctx.urls.order(order.id), retry_after=retry)
 
 
