@@ -62,6 +62,7 @@ def test_demo_issues_over_https_and_openssl_verifies(tmp_path):
     assert rc == 0, gw.output()  # SIGTERM is a graceful, clean exit
     assert first_token in gw.announced()  # printed once for the person starting the demo
     assert first_token not in gw.output()  # but the JSON logs never carry it
+    assert demo["acme_eab_hmac_key"] not in gw.output()  # nor any other credential
     # A second start reuses what the first created.
     gw2 = start_gateway(tmp_path)
     try:

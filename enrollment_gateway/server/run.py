@@ -57,10 +57,16 @@ def _announce(config: Config, info: dict | None, trust_path) -> None:
         f"  CA bundle:    {info['ca_bundle']}   (trust this for HTTPS and for issued chains)",
         f"  Issue (API):  {info['issue_url']}",
     ]
-    for key, label in (("acme_directory", "ACME"), ("est_url", "EST"), ("scep_url", "SCEP"),
+    for key, label in (("acme_directory", "ACME"), ("acme_eab_kid", "ACME EAB kid"),
+                       ("acme_eab_hmac_key", "ACME EAB key"), ("est_url", "EST"), ("scep_url", "SCEP"),
                        ("ocsp_url", "OCSP"), ("crl_url", "CRL")):
         if info.get(key):
             lines.append(f"  {label + ':':<13} {info[key]}")
     lines.append(f"  Everything above is also in {config.data_dir.resolve() / 'demo.json'}")
     print("\n".join(lines), flush=True)
-    print(json.dumps({"demo": {k: v for k, v in info.items() if k != "admin_token"}}), file=sys.stderr, flush=True)
+    # The log line for machines leaves every credential out: logs travel further than a terminal.
+    public = {k: v for k, v in info.items() if k not in DEMO_SECRETS}
+    print(json.dumps({"demo": public}), file=sys.stderr, flush=True)
+
+
+DEMO_SECRETS = frozenset({"admin_token", "acme_eab_hmac_key", "est_password", "scep_challenge"})
