@@ -50,11 +50,12 @@ class Inventory:
             expiring_before=now + dt.timedelta(days=q.expiring_within_days) if q.expiring_within_days is not None else None,
             metadata=q.metadata, now=now,
         )
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             return await tx.certificates.list(f, q.limit, q.offset)
 
     async def get(self, actor: Actor, certificate_id: str) -> Certificate:
-        async with self._db.transaction() as tx:
+        # Read-only: on SQLite a plain transaction would queue behind issuance for the writer's lock.
+        async with self._db.transaction(readonly=True) as tx:
             cert = await tx.certificates.get(certificate_id)
         if cert is None or actor.role_in(cert.application_id) is None:
             raise not_found("certificate")
@@ -70,7 +71,7 @@ class Inventory:
 
     async def details(self, actor: Actor, certificate_id: str) -> dict:
         cert = await self.get(actor, certificate_id)
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             chain = await tx.certificates.renewal_chain(cert.id)
         parsed = x509.load_pem_x509_certificate(cert.certificate_pem.encode())
         return {"certificate": cert, "x509": describe_certificate(parsed), "renewal_chain": chain}

@@ -185,7 +185,7 @@ class Issuance:
         return rejected
 
     async def get_request(self, actor: Actor, request_id: str) -> CertificateRequest:
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             request = await tx.requests.get(request_id)
         if request is None or request.application_id not in _readable(actor, request.application_id):
             raise not_found("request")
@@ -198,7 +198,7 @@ class Issuance:
             scope = (application_id,)
         else:
             scope = None if actor.superadmin else tuple(actor.roles)
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             return await tx.requests.list(scope, status, limit, offset)
 
     # --- the work ------------------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def check_csr(der: bytes, signed: Signed, identifiers: tuple[tuple[str, str], ..
         csr_key = _spki(csr.public_key())
     except (ValueError, TypeError):
         raise problems.bad_csr("the CSR's public key is not supported") from None
-    if csr_key == _spki(jws._raw_key(jws.jwk_from_json(signed.require_account().jwk))):
+    if csr_key == _spki(jws._raw_key(jws.stored_jwk(signed.require_account().jwk))):
         raise problems.bad_csr("the certificate key must differ from the account key")
     return cn
 

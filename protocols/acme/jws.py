@@ -95,6 +95,27 @@ def jwk_from_json(obj: Any) -> josepy.JWK:
     return jwk
 
 
+_STORED_JWKS: dict[str, josepy.JWK] = {}
+_STORED_JWKS_MAX = 4096
+
+
+def stored_jwk(obj: dict) -> josepy.JWK:
+    """`jwk_from_json` for a key already accepted and stored (an account's), memoised by its canonical JSON.
+
+    Keyed by the key's own value, not by the account: a key change or another instance's update yields other
+    JSON and so another entry, and the caller still reads (and checks the status of) the account row each time.
+    Parsing and validating a JWK costs more than the ECDSA verification it serves.
+    """
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    jwk = _STORED_JWKS.get(canonical)
+    if jwk is None:
+        jwk = jwk_from_json(obj)
+        if len(_STORED_JWKS) >= _STORED_JWKS_MAX:
+            _STORED_JWKS.clear()
+        _STORED_JWKS[canonical] = jwk
+    return jwk
+
+
 def check_account_key(jwk: josepy.JWK) -> None:
     """Refuse keys too weak (or too costly) to verify: RSA outside 2048–8192 bits."""
     if isinstance(jwk, josepy.JWKRSA):

@@ -17,7 +17,7 @@ import struct
 
 from aiohttp import web
 
-from enrollment_gateway.storage.repositories.acme import AcmeStore
+from enrollment_gateway.storage.repositories.acme import AcmeRepository, AcmeStore
 
 from . import problems
 from .jws import b64url_decode, b64url_encode
@@ -62,13 +62,19 @@ class NonceService:
         now = self._clock.now()
         return expires if issued <= now + dt.timedelta(seconds=5) and now < expires else None
 
-    async def redeem(self, nonce: str) -> None:
-        """Accept `nonce` once; badNonce (HTTP 400, the text acme.sh matches) for unknown, expired or reused."""
+    async def redeem(self, nonce: str, repo: AcmeRepository | None = None) -> None:
+        """Accept `nonce` once; badNonce (HTTP 400, the text acme.sh matches) for unknown, expired or reused.
+
+        With `repo`, the redemption joins that (write) transaction, and holds only if it commits.
+        """
         expires = self.expiry(nonce)
         if expires is None:
             raise problems.bad_nonce()
-        async with self._store.write() as repo:
+        if repo is not None:
             fresh = await repo.redeem_nonce(nonce, expires)
+        else:
+            async with self._store.write() as own:
+                fresh = await own.redeem_nonce(nonce, expires)
         if not fresh:
             raise problems.bad_nonce()
 

@@ -74,15 +74,20 @@ def order_response(order: AcmeOrder, ctx: EndpointContext, status: int = 200) ->
     return acme_json(order_json(order, ctx), status, location=ctx.urls.order(order.id), retry_after=retry)
 
 
-async def settle(st, ctx: EndpointContext, order: AcmeOrder) -> AcmeOrder:
-    """The order's current status: expired, its authorizations decided, or its pending request decided."""
+async def settle(st, ctx: EndpointContext, order: AcmeOrder,
+                 authzs: list[AcmeAuthorization] | None = None) -> AcmeOrder:
+    """The order's current status: expired, its authorizations decided, or its pending request decided.
+
+    `authzs`: the order's authorizations when the caller already read them (in the order's own transaction).
+    """
     now = st.gateway.clock.now()
     changes: dict[str, Any] = {}
     if order.status in ("pending", "ready") and order.expires <= now:
         changes = {"status": "invalid", "error": problems.malformed("the order expired").to_json()}
     elif order.status == "pending":
-        async with st.store.read() as repo:
-            authzs = await repo.authorizations(order.authorizations)
+        if authzs is None:
+            async with st.store.read() as repo:
+                authzs = await repo.authorizations(order.authorizations)
         statuses = [effective_status(z, now) for z in authzs]
         failed = [z for z, s in zip(authzs, statuses) if s != "valid" and s != "pending"]
         if failed or len(authzs) != len(order.authorizations):
@@ -107,11 +112,14 @@ async def settle(st, ctx: EndpointContext, order: AcmeOrder) -> AcmeOrder:
 
 
 async def load_own(st, signed: Signed, order_id: str) -> AcmeOrder:
+    authzs = None
     async with st.store.read() as repo:
         order = await repo.order(order_id)
+        if order is not None and order.status == "pending":  # settle needs them: one transaction, not two
+            authzs = await repo.authorizations(order.authorizations)
     if order is None or order.account_id != signed.require_account().id or order.endpoint_id != signed.ctx.endpoint_id:
         raise problems.not_found("no such order")
-    return await settle(st, signed.ctx, order)
+    return await settle(st, signed.ctx, order, authzs)
 
 
 async def get_order(request: web.Request) -> web.Response:

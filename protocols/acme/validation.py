@@ -86,7 +86,7 @@ class Validator:
             problem = problems.connection("validation was interrupted too often; giving up")
             await self._finish(authz, challenges.ValidationResult.failure(problem, []))
             return
-        key_authorization = jws.key_authorization(authz.token, jws.jwk_from_json(account.jwk))
+        key_authorization = jws.key_authorization(authz.token, jws.stored_jwk(account.jwk))
         attempts = max(1, self._settings.validation_attempts)
         result = None
         for attempt in range(attempts):

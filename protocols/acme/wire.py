@@ -209,29 +209,35 @@ def public_url(ctx: EndpointContext, request: web.Request) -> str:
 
 
 async def authenticate(request: web.Request, *, expect: jws.Expect = "kid") -> Signed:
-    """Content type, size, JWS structure, key, signature, url, then the nonce is redeemed (single use)."""
+    """Content type, size, JWS structure, key, signature, url, then the nonce is redeemed (single use).
+
+    The account is read and the nonce redeemed in one transaction: one round of begin/commit per request instead
+    of two. The order of the checks is unchanged (signature before nonce), and nothing is written unless every
+    check before the redemption passed.
+    """
     if request.content_type != JOSE_JSON:
         raise problems.unsupported_media_type()
     ctx = await context(request)
     st = state(request)
     parsed = jws.parse_flattened(await read_body(request), MAX_JWS_BYTES)
     found: dict[str, AcmeAccount] = {}
+    url = public_url(ctx, request)
+    async with st.store.write() as repo:
 
-    async def key_for_kid(kid: str) -> josepy.JWK | None:
-        prefix = ctx.urls.account("")
-        if not kid.startswith(prefix) or "/" in kid[len(prefix):]:
-            return None
-        async with st.store.read() as repo:
+        async def key_for_kid(kid: str) -> josepy.JWK | None:
+            prefix = ctx.urls.account("")
+            if not kid.startswith(prefix) or "/" in kid[len(prefix):]:
+                return None
             account = await repo.account(kid[len(prefix):])
-        if account is None or account.endpoint_id != ctx.endpoint_id:
-            return None
-        if account.status != "valid":
-            raise problems.unauthorized(f"account is {account.status}")
-        found["account"] = account
-        return jws.jwk_from_json(account.jwk)
+            if account is None or account.endpoint_id != ctx.endpoint_id:
+                return None
+            if account.status != "valid":
+                raise problems.unauthorized(f"account is {account.status}")
+            found["account"] = account
+            return jws.stored_jwk(account.jwk)
 
-    verified = await jws.verify(parsed, request_url=public_url(ctx, request), key_for_kid=key_for_kid, expect=expect)
-    await st.nonces.redeem(verified.nonce)
+        verified = await jws.verify(parsed, request_url=url, key_for_kid=key_for_kid, expect=expect)
+        await st.nonces.redeem(verified.nonce, repo)
     account = found.get("account")
     if account is not None:
         request[ACTOR] = ctx.actor(account.id)

@@ -9,6 +9,8 @@ writes that can hit a UNIQUE or FOREIGN KEY constraint in
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .audit import AuditRepository
@@ -22,21 +24,64 @@ __all__ = ["Tx", "CertificateFilter", "RevokedEntry", "StoredCRL"]
 
 
 class Tx:
-    """One database transaction, seen through its repositories. Made by `Database.transaction()`."""
+    """One database transaction, seen through its repositories. Made by `Database.transaction()`.
+
+    Each repository is made on first use: most transactions touch one or two of them, and every request opens
+    at least one transaction.
+    """
 
     def __init__(self, connection: AsyncConnection, dialect: str) -> None:
         self.connection = connection  # for repositories added elsewhere; the core should not use it
         self.dialect = dialect
-        self.cas = CARepository(connection, dialect)
-        self.keys = KeyRepository(connection, dialect)
-        self.policies = PolicyRepository(connection, dialect)
-        self.profiles = ProfileRepository(connection, dialect)
-        self.applications = ApplicationRepository(connection, dialect)
-        self.endpoints = EndpointRepository(connection, dialect)
-        self.identities = IdentityRepository(connection, dialect)
-        self.memberships = MembershipRepository(connection, dialect)
-        self.certificates = CertificateRepository(connection, dialect)
-        self.requests = RequestRepository(connection, dialect)
-        self.audit = AuditRepository(connection, dialect)
-        self.counters = CounterRepository(connection, dialect)
-        self.crls = CRLRepository(connection, dialect)
+
+    @cached_property
+    def cas(self) -> CARepository:
+        return CARepository(self.connection, self.dialect)
+
+    @cached_property
+    def keys(self) -> KeyRepository:
+        return KeyRepository(self.connection, self.dialect)
+
+    @cached_property
+    def policies(self) -> PolicyRepository:
+        return PolicyRepository(self.connection, self.dialect)
+
+    @cached_property
+    def profiles(self) -> ProfileRepository:
+        return ProfileRepository(self.connection, self.dialect)
+
+    @cached_property
+    def applications(self) -> ApplicationRepository:
+        return ApplicationRepository(self.connection, self.dialect)
+
+    @cached_property
+    def endpoints(self) -> EndpointRepository:
+        return EndpointRepository(self.connection, self.dialect)
+
+    @cached_property
+    def identities(self) -> IdentityRepository:
+        return IdentityRepository(self.connection, self.dialect)
+
+    @cached_property
+    def memberships(self) -> MembershipRepository:
+        return MembershipRepository(self.connection, self.dialect)
+
+    @cached_property
+    def certificates(self) -> CertificateRepository:
+        return CertificateRepository(self.connection, self.dialect)
+
+    @cached_property
+    def requests(self) -> RequestRepository:
+        return RequestRepository(self.connection, self.dialect)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self.connection, self.dialect)
+
+    @cached_property
+    def counters(self) -> CounterRepository:
+        return CounterRepository(self.connection, self.dialect)
+
+    @cached_property
+    def crls(self) -> CRLRepository:
+        return CRLRepository(self.connection, self.dialect)

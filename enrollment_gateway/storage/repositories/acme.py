@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
 from sqlalchemy import (JSON, Boolean, Column, ForeignKey, Index, Integer, LargeBinary, String, Table,
-                        UniqueConstraint, and_, delete, func, insert, or_, select, update)
+                        UniqueConstraint, and_, bindparam, delete, func, insert, or_, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import tables as t
@@ -175,6 +175,28 @@ class EabKey:
 
 _A, _O, _Z, _N, _E = acme_accounts.c, acme_orders.c, acme_authorizations.c, acme_nonces.c, acme_eab_keys.c
 
+# The statements every ACME request runs, built once: SQLAlchemy memoises a statement object's cache key, so a
+# prebuilt one skips constructing, coercing and hashing the expression tree (~90 us of CPU per execution).
+_ACCOUNT_BY_ID = select(acme_accounts).where(_A.id == bindparam("key"))
+_AUTHZ_BY_ID = select(acme_authorizations).where(_Z.id == bindparam("key"))
+_AUTHZS_BY_IDS = select(acme_authorizations).where(_Z.id.in_(bindparam("keys", expanding=True)))
+_ORDER_BY_ID = select(acme_orders).where(_O.id == bindparam("key"))
+_REDEEM_NONCE = {d: d.insert(acme_nonces).on_conflict_do_nothing() for d in (postgresql, sqlite)}
+# The SET clause comes from the parameters' keys (column names); the WHERE's parameters are named apart from them.
+_UPDATE_ORDER = update(acme_orders).where(_O.id == bindparam("where_id"),
+                                          _O.status.in_(bindparam("where_from", expanding=True)))
+_CLAIM_CHALLENGE = update(acme_authorizations).where(_Z.id == bindparam("where_id"), _Z.status == "pending",
+                                                     _Z.challenge_status == "pending")
+_FINISH_CHALLENGE = update(acme_authorizations).where(_Z.id == bindparam("where_id"),
+                                                      _Z.challenge_status == "processing", _Z.status == "pending")
+_VALID_AUTHZ = (select(acme_authorizations)
+                .where(_Z.account_id == bindparam("account_id"), _Z.identifier_type == bindparam("identifier_type"),
+                       _Z.identifier_value == bindparam("identifier_value"), _Z.status == "valid",
+                       _Z.wildcard == bindparam("wildcard"), _Z.expires > bindparam("valid_until"))
+                .order_by(_Z.expires.desc()).limit(1))
+_ORDERS_SINCE = select(func.count()).select_from(acme_orders).where(_O.account_id == bindparam("account_id"),
+                                                                    _O.created_at >= bindparam("since"))
+
 
 def _account(r: Any) -> AcmeAccount:
     return AcmeAccount(r.id, r.endpoint_id, r.thumbprint, dict(r.jwk), r.status, tuple(r.contact or ()), r.eab_kid,
@@ -209,9 +231,8 @@ class AcmeRepository(Repository):
 
     async def redeem_nonce(self, value: str, expires: dt.datetime) -> bool:
         """Record `value` as used; False if it was used before (on any instance)."""
-        dialect = postgresql if self._dialect == "postgresql" else sqlite
-        stmt = dialect.insert(acme_nonces).values(value=value, expires=expires).on_conflict_do_nothing()
-        return (await self._conn.execute(stmt)).rowcount == 1
+        stmt = _REDEEM_NONCE[postgresql if self._dialect == "postgresql" else sqlite]
+        return (await self._conn.execute(stmt, {"value": value, "expires": expires})).rowcount == 1
 
     async def prune_nonces(self, now: dt.datetime) -> int:
         return (await self._conn.execute(delete(acme_nonces).where(_N.expires < now))).rowcount
@@ -225,7 +246,7 @@ class AcmeRepository(Repository):
                 "status": a.status, "contact": list(a.contact), "eab_kid": a.eab_kid, "created_at": a.created_at})
 
     async def account(self, id: str) -> AcmeAccount | None:
-        row = (await self._conn.execute(select(acme_accounts).where(_A.id == id))).first()
+        row = (await self._conn.execute(_ACCOUNT_BY_ID, {"key": id})).first()
         return None if row is None else _account(row)
 
     async def account_by_thumbprint(self, endpoint_id: str, thumbprint: str) -> AcmeAccount | None:
@@ -251,24 +272,21 @@ class AcmeRepository(Repository):
             await self._conn.execute(insert(acme_authorizations), rows)
 
     async def authorization(self, id: str) -> AcmeAuthorization | None:
-        row = (await self._conn.execute(select(acme_authorizations).where(_Z.id == id))).first()
+        row = (await self._conn.execute(_AUTHZ_BY_ID, {"key": id})).first()
         return None if row is None else _authz(row)
 
     async def authorizations(self, ids: Iterable[str]) -> list[AcmeAuthorization]:
         ids = list(ids)
-        rows = await self._conn.execute(select(acme_authorizations).where(_Z.id.in_(ids)))
+        rows = await self._conn.execute(_AUTHZS_BY_IDS, {"keys": ids})
         by_id = {r.id: _authz(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     async def valid_authorization(self, account_id: str, identifier_type: str, value: str, wildcard: bool,
                                   valid_until: dt.datetime) -> AcmeAuthorization | None:
         """A valid authorization of the account for the identifier, good until at least `valid_until` (reuse)."""
-        query = (select(acme_authorizations)
-                 .where(_Z.account_id == account_id, _Z.identifier_type == identifier_type,
-                        _Z.identifier_value == value, _Z.status == "valid", _Z.wildcard == wildcard,
-                        _Z.expires > valid_until)
-                 .order_by(_Z.expires.desc()).limit(1))
-        row = (await self._conn.execute(query)).first()
+        row = (await self._conn.execute(_VALID_AUTHZ, {
+            "account_id": account_id, "identifier_type": identifier_type, "identifier_value": value,
+            "wildcard": wildcard, "valid_until": valid_until})).first()
         return None if row is None else _authz(row)
 
     async def set_authorization_status(self, id: str, status: str, *, only_from: Iterable[str]) -> bool:
@@ -277,10 +295,9 @@ class AcmeRepository(Repository):
 
     async def claim_challenge(self, id: str, challenge_type: str, lease_until: dt.datetime) -> bool:
         """Start validating: only a pending authorization whose challenges are all untried may be claimed."""
-        query = (update(acme_authorizations)
-                 .where(_Z.id == id, _Z.status == "pending", _Z.challenge_status == "pending")
-                 .values(challenge_type=challenge_type, challenge_status="processing", lease_until=lease_until))
-        return (await self._conn.execute(query)).rowcount == 1
+        params = {"challenge_type": challenge_type, "challenge_status": "processing", "lease_until": lease_until,
+                  "where_id": id}
+        return (await self._conn.execute(_CLAIM_CHALLENGE, params)).rowcount == 1
 
     async def renew_lease(self, id: str, now: dt.datetime, lease_until: dt.datetime) -> bool:
         """Take over (or keep) the validation of `id` if nobody holds a live lease on it; counts the attempt."""
@@ -297,9 +314,7 @@ class AcmeRepository(Repository):
         if valid:
             values["validated"] = at
         values["status"] = "valid" if valid else "invalid"
-        query = (update(acme_authorizations)
-                 .where(_Z.id == id, _Z.challenge_status == "processing", _Z.status == "pending").values(values))
-        return (await self._conn.execute(query)).rowcount == 1
+        return (await self._conn.execute(_FINISH_CHALLENGE, {**values, "where_id": id})).rowcount == 1
 
     async def orphaned_validations(self, now: dt.datetime, limit: int = 100) -> list[str]:
         """Validations in progress whose lease ran out: their instance stopped; another may finish them."""
@@ -317,13 +332,13 @@ class AcmeRepository(Repository):
             "created_at": o.created_at})
 
     async def order(self, id: str) -> AcmeOrder | None:
-        row = (await self._conn.execute(select(acme_orders).where(_O.id == id))).first()
+        row = (await self._conn.execute(_ORDER_BY_ID, {"key": id})).first()
         return None if row is None else _order(row)
 
     async def update_order(self, id: str, *, only_from: Iterable[str], **values: Any) -> bool:
         """Move an order on, if it is still in one of `only_from` (so two instances cannot both finalize it)."""
-        query = update(acme_orders).where(_O.id == id, _O.status.in_(list(only_from))).values(**values)
-        return (await self._conn.execute(query)).rowcount == 1
+        params = {**values, "where_id": id, "where_from": list(only_from)}
+        return (await self._conn.execute(_UPDATE_ORDER, params)).rowcount == 1
 
     async def orders_of(self, account_id: str, limit: int, offset: int) -> list[str]:
         query = (select(_O.id).where(_O.account_id == account_id)
@@ -331,9 +346,7 @@ class AcmeRepository(Repository):
         return [r.id for r in await self._conn.execute(query)]
 
     async def orders_since(self, account_id: str, since: dt.datetime) -> int:
-        query = select(func.count()).select_from(acme_orders).where(_O.account_id == account_id,
-                                                                    _O.created_at >= since)
-        return int((await self._conn.execute(query)).scalar() or 0)
+        return int((await self._conn.execute(_ORDERS_SINCE, {"account_id": account_id, "since": since})).scalar() or 0)
 
     async def replacing_order(self, certificate_id: str) -> AcmeOrder | None:
         """An order (not failed) that already replaces this certificate (RFC 9773 §5: alreadyReplaced)."""

@@ -12,12 +12,13 @@ from .. import tables as t
 from ._base import Repository
 
 a = t.audit_events.c
+_APPEND = insert(t.audit_events)  # built once: every audited operation appends (cache key memoised)
 
 
 class AuditRepository(Repository):
     async def append(self, event: AuditEvent) -> None:
         await self._conn.execute(
-            insert(t.audit_events),
+            _APPEND,
             {
                 "id": event.id,
                 "at": event.at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from ...domain import Identity, IdentityKind, Membership, Role
 from ...errors import not_found
@@ -12,6 +12,10 @@ from .. import tables as t
 from ._base import Repository, conflicts
 
 _IDENTITY_COLUMNS = [c for c in t.identities.c if c.name != "token_hash"]
+# Every API request authenticates with these two; built once, so SQLAlchemy's cache key is memoised.
+_BY_TOKEN_HASH = select(*_IDENTITY_COLUMNS).where(t.identities.c.token_hash == bindparam("token_hash"))
+_ROLES_OF = select(t.memberships.c.application_id, t.memberships.c.role).where(
+    t.memberships.c.identity_id == bindparam("identity_id"))
 
 
 def _identity_row(i: Identity) -> dict[str, Any]:
@@ -49,7 +53,8 @@ class IdentityRepository(Repository):
         return await self._one(t.identities.c.id == id)
 
     async def by_token_hash(self, token_hash: str) -> Identity | None:
-        return await self._one(t.identities.c.token_hash == token_hash)
+        row = (await self._conn.execute(_BY_TOKEN_HASH, {"token_hash": token_hash})).first()
+        return None if row is None else _identity(row._mapping)
 
     async def list(self) -> list[Identity]:
         query = select(*_IDENTITY_COLUMNS).order_by(t.identities.c.name, t.identities.c.id)
@@ -111,7 +116,5 @@ class MembershipRepository(Repository):
 
     async def roles_of(self, identity_id: str) -> dict[str, Role]:
         """Application id -> role, for building an Actor."""
-        query = select(t.memberships.c.application_id, t.memberships.c.role).where(
-            t.memberships.c.identity_id == identity_id
-        )
-        return {r.application_id: Role(r.role) for r in await self._conn.execute(query)}
+        rows = await self._conn.execute(_ROLES_OF, {"identity_id": identity_id})
+        return {r.application_id: Role(r.role) for r in rows}

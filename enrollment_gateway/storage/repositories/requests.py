@@ -48,10 +48,13 @@ def _request(r: Mapping[str, Any]) -> CertificateRequest:
     return CertificateRequest(**values)
 
 
+_INSERT = insert(t.requests)  # built once: issuance's hot path (its cache key is memoised)
+
+
 class RequestRepository(Repository):
     async def add(self, req: CertificateRequest) -> None:
         with conflicts("request"):
-            await self._conn.execute(insert(t.requests), _row(req))
+            await self._conn.execute(_INSERT, _row(req))
 
     async def get(self, id: str) -> CertificateRequest | None:
         row = (await self._conn.execute(select(t.requests).where(r_.id == id))).first()
