@@ -32,7 +32,7 @@ async def plain_http_guard(request: web.Request, handler):
 
 def create_app(config: Config, *, gateway: Gateway | None = None, plain_http_guard_enabled: bool = True) -> web.Application:
     """The gateway's application. Without `gateway`, one is opened on start-up and closed on clean-up."""
-    middlewares = [request_log]
+    middlewares = [request_log] if config.logging.access_log else []
     if plain_http_guard_enabled:
         middlewares.append(plain_http_guard)
     app = web.Application(middlewares=middlewares, client_max_size=config.server.max_body_bytes)

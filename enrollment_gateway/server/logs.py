@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import logging.handlers
 import sys
 import time
 
@@ -24,13 +26,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, default=str)
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+def configure_logging(level: str) -> logging.handlers.MemoryHandler:
+    """JSON lines on stderr, written in batches: call `flush()` on the returned handler, as `flush_logs` does.
+
+    A write and flush per line cost more than answering a cached OCSP request, so lines gather in memory and go
+    out together; warnings and errors go out at once, and `flush_logs` bounds how long an access line waits.
+    """
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(JsonFormatter())
+    batched = logging.handlers.MemoryHandler(capacity=1024, flushLevel=logging.WARNING, target=stream,
+                                             flushOnClose=True)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [batched]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").disabled = True  # replaced by our one-line event
+    return batched
+
+
+async def flush_logs(handler: logging.Handler, every_seconds: float = 0.2) -> None:
+    """Run until cancelled: flush batched log lines so none waits longer than `every_seconds`."""
+    try:
+        while True:
+            await asyncio.sleep(every_seconds)
+            handler.flush()
+    finally:
+        handler.flush()
 
 
 @web.middleware

@@ -15,13 +15,14 @@ from ..core.gateway import Gateway
 from .app import create_app
 from .demo import ensure_demo
 from .listener_tls import listener_ssl_context
-from .logs import configure_logging
+from .logs import configure_logging, flush_logs
 
 log = logging.getLogger("enrollment_gateway")
 
 
-async def serve(config: Config, *, demo: bool = False, ready_file=None) -> None:
-    configure_logging(config.logging.level)
+async def serve(config: Config, *, demo: bool = False) -> None:
+    log_handler = configure_logging(config.logging.level)
+    flusher = asyncio.create_task(flush_logs(log_handler))
     gateway = await Gateway.open(config)
     try:
         info = await ensure_demo(gateway) if demo else None
@@ -43,6 +44,8 @@ async def serve(config: Config, *, demo: bool = False, ready_file=None) -> None:
         await runner.cleanup()
     finally:
         await gateway.close()
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
 
 
 def _announce(config: Config, info: dict | None, trust_path) -> None:
