@@ -17,7 +17,7 @@ from ..storage.repositories import CertificateFilter
 from .access import require_role, visible_applications
 from .audit import Auditor
 from .clock import Clock
-from .issuance import _check_metadata, managed_key_aad
+from .issuance_rules import check_metadata, managed_key_aad
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Inventory:
     async def update_metadata(self, actor: Actor, certificate_id: str, metadata: Mapping[str, str]) -> Certificate:
         cert = await self.get(actor, certificate_id)
         require_role(actor, cert.application_id, Role.OPERATOR)
-        _check_metadata(metadata)
+        check_metadata(metadata)
         async with self._db.transaction() as tx:
             await tx.certificates.update_metadata(cert.id, dict(metadata))
             await self._audit.record(tx, actor, "certificate.metadata_changed", "certificate", cert.id,

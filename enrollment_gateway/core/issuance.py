@@ -23,12 +23,13 @@ from ..crypto.kek import KeyEncryptionKey
 from ..crypto.signer import LocalSigner
 from ..domain import (Actor, Certificate, CertificateRequest, Endpoint, EnrollmentMethod, Policy, Profile,
                       RequestStatus, Role)
-from ..errors import ErrorKind, GatewayError, Violation, conflict, malformed, not_found
+from ..errors import ErrorKind, GatewayError, conflict, malformed, not_found
 from ..policy import Candidate, PolicyRules, evaluate
 from .access import require_role
 from .audit import Auditor
 from .authorities import Authorities
 from .clock import Clock
+from .issuance_rules import check_metadata, managed_key_aad, refusal
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class Issuance:
             if not ctx.profile.enabled(req.protocol):
                 raise GatewayError(ErrorKind.FORBIDDEN,
                                    f"enrollment over {req.protocol.value} is not enabled for this profile")
-            _check_metadata(req.metadata)
+            check_metadata(req.metadata)
             if req.replaces_id is not None:
                 await self._check_replaces(req.replaces_id, ctx.application_id)
             request, parsed = self._request_record(req, ctx)
@@ -158,7 +159,7 @@ class Issuance:
             ttl_seconds=int((not_after - not_before).total_seconds()) - self._settings.backdate_seconds)
         violations = list(evaluate(names_only, candidate))
         if violations:
-            raise _refusal(violations)
+            raise refusal(violations)
 
     async def approve(self, actor: Actor, request_id: str) -> Issued:
         request, ctx = await self._pending(actor, request_id)
@@ -301,7 +302,7 @@ class Issuance:
         if parsed is not None and not violations:
             keys.key_algorithm_of(parsed.public_key)  # policy allowed it; still refuse keys we cannot certify
         if violations:
-            raise _refusal(violations)
+            raise refusal(violations)
         return _Plan(parsed, tuple(subject), tuple(sans), key_algorithm, not_before, not_after, loaded)
 
     def _validity(self, request: CertificateRequest, ctx: _Context, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -385,30 +386,8 @@ async def _check_current(tx, ctx: _Context) -> None:
         raise _StaleContext()
 
 
-def managed_key_aad(certificate_id: str) -> bytes:
-    """Binds a wrapped key to its certificate, so a blob copied onto another row will not unwrap."""
-    return f"leaf-key:{certificate_id}".encode()
-
-
 def _readable(actor: Actor, application_id: str) -> tuple[str, ...]:
     return (application_id,) if actor.role_in(application_id) is not None else ()
-
-
-def _check_metadata(metadata: Mapping[str, str]) -> None:
-    if len(metadata) > 64:
-        raise malformed("at most 64 metadata entries")
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not isinstance(value, str) or not key or len(key) > 128 or len(value) > 1024:
-            raise malformed("metadata must map non-empty strings (keys up to 128, values up to 1024 characters)")
-
-
-def _refusal(violations: list[Violation]) -> GatewayError:
-    kinds = {v.kind for v in violations}
-    kind = (ErrorKind.REJECTED_IDENTIFIER if kinds == {ErrorKind.REJECTED_IDENTIFIER}
-            else ErrorKind.BAD_PUBLIC_KEY if kinds == {ErrorKind.BAD_PUBLIC_KEY}
-            else ErrorKind.POLICY_VIOLATION)
-    detail = violations[0].message if len(violations) == 1 else f"{len(violations)} policy violations"
-    return GatewayError(kind, f"request refused by policy: {detail}", tuple(violations))
 
 
 def _certificate_record(cert: x509.Certificate, request: CertificateRequest, ctx: _Context, plan: _Plan,

@@ -9,7 +9,7 @@ database in the same transaction, which is how other instances learn that cached
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from cryptography import x509

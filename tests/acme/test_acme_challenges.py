@@ -20,30 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from acme_helpers import free_port
+
 from protocols.acme import challenges as c
 
 pytestmark = pytest.mark.skipif(shutil.which("pebble-challtestsrv") is None, reason="pebble-challtestsrv not installed")
 
 TOKEN = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
 KEY_AUTH = TOKEN + ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (the DNS server needs both)."""
-    for _ in range(50):
-        tcp = socket.socket()
-        tcp.bind(("127.0.0.1", 0))
-        port = tcp.getsockname()[1]
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            udp.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            tcp.close()
-            udp.close()
-    raise RuntimeError("no free port")
 
 
 @dataclass

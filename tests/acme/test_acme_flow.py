@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from acme_helpers import b64, make_csr
 
 
 async def test_http01_order_end_to_end(world):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from acme_helpers import JOSE, b64, rsa_key
+from acme_helpers import b64, rsa_key
 
 
 async def _account(world):
