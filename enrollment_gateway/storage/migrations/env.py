@@ -15,7 +15,7 @@ from enrollment_gateway.storage.tables import metadata
 # Modules that add tables to the shared metadata (see storage/tables.py); listed so autogenerate sees them.
 TABLE_MODULES: tuple[str, ...] = (
     "enrollment_gateway.storage.repositories.revocation",
-    "enrollment_gateway.storage.repositories.acme",
+    "enrollment_gateway.storage.acme_tables",
 )
 
 for _name in TABLE_MODULES:
