@@ -27,11 +27,13 @@ if connection is None:
 
 # Made by hand, for one engine only (0001: PostgreSQL's pg_trgm index; 0003: SQLite's substring scan index);
 # not in the metadata on purpose.
+# 0005: SQLite's FTS5 trigram table and the shadow tables FTS5 keeps beside it.
 _UNMODELLED = {"ix_certificates_search_text_trgm", "ix_certificates_search_scan"}
+_UNMODELLED_PREFIXES = ("certificate_search",)
 
 
 def _include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001 (alembic's hook)
-    return name not in _UNMODELLED
+    return name not in _UNMODELLED and not (name or "").startswith(_UNMODELLED_PREFIXES)
 
 
 context.configure(

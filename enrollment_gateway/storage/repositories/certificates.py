@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import text as sql
 
 from ...domain import Certificate, CertificateStatus, RevocationReason
 from .. import tables as t
@@ -92,6 +93,10 @@ def _certificate(r: Mapping[str, Any]) -> Certificate:
     )
 
 
+_FEW_MATCHES = 2000  # up to this many trigram hits, the listing is narrowed to them (SQLite only)
+_FTS_MATCH = sql("SELECT certificate_id FROM certificate_search WHERE certificate_search MATCH :phrase LIMIT :cap")
+
+
 def _where(f: CertificateFilter) -> list[Any]:
     where: list[Any] = []
     if f.application_ids is not None:
@@ -174,9 +179,26 @@ class CertificateRepository(Repository):
             # The page's ids first, from the indexes alone, then only those rows: where the database has to
             # sort (an expiry range) or filter (a substring) many entries, it handles narrow index entries,
             # never rows that each carry two PEMs.
-            page = select(c.id).where(*_where(f)).order_by(*_NEWEST_FIRST).limit(limit).offset(offset)
+            where = _where(f)
+            if f.text and self._dialect == "sqlite":
+                where.extend(await self._few_text_matches(f.text))
+            page = select(c.id).where(*where).order_by(*_NEWEST_FIRST).limit(limit).offset(offset)
             query = _SELECT.where(c.id.in_(page)).order_by(*_NEWEST_FIRST)
         return [_certificate(r._mapping) for r in await self._conn.execute(query)]
+
+    async def _few_text_matches(self, substring: str) -> list[Any]:
+        """SQLite: an extra condition naming the matching ids when the substring is rare (migration 0005).
+
+        A common substring fills a page within the first index entries of the scan; a rare or absent one would
+        scan them all, so it is looked up in the trigram index instead (3 characters at least, as trigrams are).
+        """
+        needle = substring.lower()
+        if len(needle) < 3:
+            return []
+        phrase = 'search_text:"' + needle.replace('"', '""') + '"'
+        rows = await self._conn.execute(_FTS_MATCH, {"phrase": phrase, "cap": _FEW_MATCHES + 1})
+        ids = [r[0] for r in rows]
+        return [] if len(ids) > _FEW_MATCHES else [c.id.in_(ids)]
 
     async def update_metadata(self, id: str, metadata: Mapping[str, str]) -> bool:
         """Replace the certificate's metadata; False if there is no such certificate."""
