@@ -129,7 +129,8 @@ class Authorities:
         require_superadmin(actor)
         key = keys.generate_private_key(key_algorithm)
         signer = LocalSigner(key, key_algorithm, hash_algorithm)
-        cert = builder.build_root_ca(signer, names.build_name(subject), validity_days, path_length=path_length)
+        cert = builder.build_root_ca(signer, names.build_name(subject), validity_days, path_length=path_length,
+                                     now=self._clock.now())
         return await self._store(actor, name, key, cert, "", None, key_algorithm, hash_algorithm, path_length,
                                  validity_days, action="ca.created")
 
@@ -150,10 +151,11 @@ class Authorities:
         self._check_path_length(parent.certificate, path_length)
         key = keys.generate_private_key(key_algorithm)
         # An intermediate may not outlive the CA that signed it (RFC 5280 path validation would reject the tail).
-        remaining = (parent.certificate.not_valid_after_utc - self._clock.now()).days
+        now = self._clock.now()
+        remaining = (parent.certificate.not_valid_after_utc - now).days
         cert = builder.build_intermediate_ca(
             parent.signer, parent.certificate, key.public_key(), names.build_name(subject),
-            max(1, min(validity_days, remaining)), path_length, self.urls_for(parent_id),
+            max(1, min(validity_days, remaining)), path_length, self.urls_for(parent_id), now=now,
         )
         chain = "".join(_pem(c) for c in (parent.certificate, *parent.chain))
         return await self._store(actor, name, key, cert, chain, parent_id, key_algorithm, hash_algorithm, path_length,

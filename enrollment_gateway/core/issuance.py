@@ -25,7 +25,7 @@ from ..domain import (Actor, Certificate, CertificateRequest, Endpoint, Enrollme
                       RequestStatus, Role)
 from ..errors import ErrorKind, GatewayError, conflict, malformed, not_found
 from ..policy import Candidate, PolicyRules, evaluate
-from .access import require_role
+from .access import require_role, visible_applications
 from .audit import Auditor
 from .authorities import Authorities
 from .clock import Clock
@@ -188,7 +188,7 @@ class Issuance:
     async def get_request(self, actor: Actor, request_id: str) -> CertificateRequest:
         async with self._db.transaction(readonly=True) as tx:
             request = await tx.requests.get(request_id)
-        if request is None or request.application_id not in _readable(actor, request.application_id):
+        if request is None or actor.role_in(request.application_id) is None:
             raise not_found("request")
         return request
 
@@ -198,7 +198,7 @@ class Issuance:
             require_role(actor, application_id, Role.AUDITOR)
             scope = (application_id,)
         else:
-            scope = None if actor.superadmin else tuple(actor.roles)
+            scope = visible_applications(actor)
         async with self._db.transaction(readonly=True) as tx:
             return await tx.requests.list(scope, status, limit, offset)
 
@@ -384,10 +384,6 @@ async def _check_current(tx, ctx: _Context) -> None:
     """
     if ctx.cached and not ctx.current(await tx.endpoints.issuance_context(ctx.endpoint_id)):
         raise _StaleContext()
-
-
-def _readable(actor: Actor, application_id: str) -> tuple[str, ...]:
-    return (application_id,) if actor.role_in(application_id) is not None else ()
 
 
 def _certificate_record(cert: x509.Certificate, request: CertificateRequest, ctx: _Context, plan: _Plan,
