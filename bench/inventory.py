@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import importlib.util
 import json
 import random
 import ssl
@@ -52,11 +51,11 @@ BATCH = 5_000
 
 
 def _gateway_process_module():
-    spec = importlib.util.spec_from_file_location("eg_gateway_process", ROOT / "conformance" / "gateway_process.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    """conformance/gateway_process.py (conformance/ is a folder of tests, not a package)."""
+    sys.path.insert(0, str(ROOT / "conformance"))
+    import gateway_process
+
+    return gateway_process
 
 
 # --- the data ------------------------------------------------------------------------------------------------------

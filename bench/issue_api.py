@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import importlib.util
 import json
 import os
 import resource
@@ -48,12 +47,11 @@ from enrollment_gateway.crypto.signer import LocalSigner  # noqa: E402
 
 
 def _gateway_process_module():
-    """conformance/gateway_process.py, loaded by path (conformance/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("eg_gateway_process", ROOT / "conformance" / "gateway_process.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    """conformance/gateway_process.py (conformance/ is a folder of tests, not a package)."""
+    sys.path.insert(0, str(ROOT / "conformance"))
+    import gateway_process
+
+    return gateway_process
 
 
 # --- inputs --------------------------------------------------------------------------------------------------------
