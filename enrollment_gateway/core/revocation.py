@@ -3,14 +3,17 @@
 RFC 5280 §5.3.1 reasons; certificateHold can be released (removeFromCRL semantics: the entry simply leaves the
 next CRL and OCSP answers good again). Every revocation bumps its issuer's revocation generation in the shared
 database in the same transaction, which is how other instances learn that cached OCSP answers are stale
-(see ocsp_responder.py); local listeners (the CRL publisher, the OCSP cache) are told after the commit.
+(see ocsp_responder.py); local listeners (the CRL publisher, the OCSP cache) are told after the commit, and the
+call returns once they have published (RFC 5280 §5 CRL and RFC 6960 answers that show the change).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
 from cryptography import x509
 
@@ -24,7 +27,11 @@ from .audit import Auditor
 from .authorities import Authorities
 from .clock import Clock
 
-Listener = Callable[[str], None]  # called with the issuer's CA id after a revocation or release commits
+log = logging.getLogger("enrollment_gateway.revocation")
+
+# Called with the issuer's CA id after a revocation or release commits; an awaitable result is awaited before the
+# revocation call returns (the CRL publisher's, which returns once the new CRL is served).
+Listener = Callable[[str], "Awaitable[None] | None"]
 
 # The RFC 5280 names (as ACME, EST and the API spell them) and codes, beside the enum's own values.
 _BY_NAME = {r.value: r for r in RevocationReason}
@@ -66,23 +73,37 @@ class Issuer:
 
 class Issuers:
     """Signing material for CRLs and OCSP, from `Authorities.load_any`: disabled or revoked CAs too, because a CA
-    that no longer issues still owes its relying parties status for what it issued."""
+    that no longer issues still owes its relying parties status for what it issued.
+
+    Cache: the CertID hashes per CA id. A CA's certificate never changes once set, so nothing needs to invalidate
+    them; `forget` drops them with the signer when the CA's record changes on this instance.
+    """
 
     def __init__(self, authorities: Authorities) -> None:
         self._authorities = authorities
         self._hashes: dict[str, dict[str, tuple[bytes, bytes]]] = {}
 
     async def get(self, ca_id: str) -> Issuer:
+        """The CA as an issuer of status. NOT_FOUND for one we do not hold (or without certificate yet);
+        UNAVAILABLE, logged, for one whose key or certificate cannot be used, so the caller can answer for it
+        alone (tryLater, 503) and go on serving every other CA."""
         try:
             loaded = await self._authorities.load_any(ca_id)
+            hashes = self._hashes.get(ca_id)
+            if hashes is None:
+                hashes = {name: issuer_hashes(loaded.certificate, name)
+                          for name in ("sha1", "sha256", "sha384", "sha512")}
+                self._hashes[ca_id] = hashes
         except GatewayError as err:
             if err.kind is ErrorKind.CONFLICT:  # still waiting for its certificate: nothing issued, nothing to say
                 raise not_found("certificate authority") from None
-            raise
-        hashes = self._hashes.get(ca_id)
-        if hashes is None:
-            hashes = self._hashes[ca_id] = {name: issuer_hashes(loaded.certificate, name)
-                                            for name in ("sha1", "sha256", "sha384", "sha512")}
+            if err.kind is ErrorKind.NOT_FOUND:
+                raise
+            log.error("CA %s cannot sign revocation status: %s", ca_id, err.detail)
+            raise GatewayError(ErrorKind.UNAVAILABLE, "this CA cannot sign revocation status now") from None
+        except Exception:
+            log.exception("CA %s cannot sign revocation status", ca_id)
+            raise GatewayError(ErrorKind.UNAVAILABLE, "this CA cannot sign revocation status now") from None
         return Issuer(loaded.ca, loaded.signer, loaded.certificate, hashes)
 
     async def ids(self) -> list[str]:
@@ -149,7 +170,7 @@ class Revocation:
             await self._refused(actor, "certificate", cert.id, cert.application_id, err.detail,
                                 action="certificate.hold_release_refused")
             raise
-        self._notify(cert.ca_id)
+        await self._notify(cert.ca_id)
         return released
 
     async def revoke_ca(self, actor: Actor, ca_id: str, reason: RevocationReason | str | int | None,
@@ -189,7 +210,7 @@ class Revocation:
             await self._refused(actor, "ca", ca_id, None, err.detail, action="ca.revoke_refused")
             raise err from None
         self._issuers.forget(ca.id)
-        self._notify(ca.parent_id)
+        await self._notify(ca.parent_id)
         return ca
 
     # --- the work ------------------------------------------------------------------------------------------------
@@ -228,7 +249,7 @@ class Revocation:
         except GatewayError as err:
             await self._refused(actor, "certificate", cert.id, cert.application_id, err.detail)
             raise
-        self._notify(cert.ca_id)
+        await self._notify(cert.ca_id)
         return revoked
 
     async def _visible(self, actor: Actor, certificate_id: str) -> Certificate:
@@ -247,11 +268,15 @@ class Revocation:
                                        application_id=application_id, outcome="refused", reason=detail,
                                        via=actor.via)
 
-    def _notify(self, issuer_id: str | None) -> None:
+    async def _notify(self, issuer_id: str | None) -> None:
+        """Tell every listener, then wait for those that publish: a revocation call returns only once this
+        instance's OCSP answers and CRL show it. Every listener is called before any is awaited, so the OCSP
+        cache (instant) is never left stale while a large CRL builds."""
         if issuer_id is None:
             return  # self-signed: no CRL or OCSP speaks for it
-        for listener in self._listeners:
-            listener(issuer_id)
+        pending = [result for listener in self._listeners if inspect.isawaitable(result := listener(issuer_id))]
+        for result in pending:
+            await result
 
 
 def _check_invalidity(invalidity_date: dt.datetime | None, now: dt.datetime) -> None:
