@@ -139,7 +139,7 @@ class CRLPublisher:
             head = await repo.latest_crl_head(ca_id)
             previous = head.this_update if head else None
             since = (previous - _EXPIRY_MARGIN) if previous else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-            rows = await tx.certificates.revoked_for_ca(ca_id, since)
+            rows = await repo.revoked_for_issuer(ca_id, since)
             rows += await repo.revoked_cas_for_issuer(ca_id, since)
         revoked = [RevokedRow(r.serial, r.revoked_at, r.not_after, RevocationReason(r.reason), r.invalidity_date)
                    for r in rows]

@@ -228,6 +228,11 @@ class OCSPResponder:
     async def _status(self, issuer: Issuer, serial: int):
         ca_id = issuer.ca.id
         async with self._db.transaction(readonly=True) as tx:
+            repo = RevocationRepository.of(tx)
+            # The revocation entries first: they outlive the inventory row (repositories/revocation.py).
+            entry = await repo.revocation(ca_id, serial)
+            if entry is not None:
+                return "revoked", entry.revoked_at, RevocationReason(entry.reason)
             cert = await tx.certificates.get_by_serial(ca_id, serial)
             if cert is not None:
                 if cert.revoked_at is None:
@@ -235,7 +240,7 @@ class OCSPResponder:
                 reason = RevocationReason(cert.revocation_reason) if cert.revocation_reason else None
                 return "revoked", cert.revoked_at, reason
             # Not a leaf: perhaps an intermediate this CA signed (those live in the CA table).
-            revoked_ca = await RevocationRepository.of(tx).ca_revocation_by_serial(ca_id, serial)
+            revoked_ca = await repo.ca_revocation_by_serial(ca_id, serial)
         if revoked_ca is not None:
             return "revoked", revoked_ca.revoked_at, RevocationReason(revoked_ca.reason)
         if serial in await self._children(ca_id):

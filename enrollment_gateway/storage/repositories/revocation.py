@@ -1,8 +1,12 @@
-"""What revocation needs beyond the shared repositories: revoked CA certificates, cheap freshness reads.
+"""What revocation needs beyond the shared repositories: the revocation entries, cheap freshness reads.
 
-A CA certificate the gateway made (an intermediate under a parent it holds) has no row in `certificates` (that
-table needs an application and a profile), so its revocation lives in `ca_revocations`, keyed by the revoked CA
-and read by its parent's CRL and OCSP. Built from a transaction with `RevocationRepository.of(tx)`.
+Revocation status lives in tables of its own, read by CRLs and OCSP, and never in the inventory alone: RFC 5280
+§3.3 keeps an entry on the CRL until the certificate has expired, whatever happens to the inventory row (an
+admin's DELETE, a clean-up job, a hand-written SQL statement). `revoked_certificates` holds every revoked leaf,
+written in the revoking transaction and removed only by releasing a hold; `ca_revocations` holds revoked CA
+certificates the gateway made (an intermediate under a parent it holds has no row in `certificates`, which needs
+an application and a profile), keyed by the revoked CA and read by its parent's CRL and OCSP. Neither has a
+foreign key to what it talks about. Built from a transaction with `RevocationRepository.of(tx)`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,19 @@ ca_revocations = Table(
     Column("invalidity_date", UTCDateTime),
     Column("not_after", UTCDateTime, nullable=False),
     Index(None, "issuer_id", "serial"),
+)
+
+revoked_certificates = Table(
+    "revoked_certificates",
+    t.metadata,
+    Column("issuer_id", t.ID, primary_key=True),  # certificates.issuer_key: the CA id ("self" when self-signed)
+    Column("serial", SerialNumber, primary_key=True),
+    Column("certificate_id", t.ID, nullable=False),  # no FK: the entry outlives the inventory row
+    Column("revoked_at", UTCDateTime, nullable=False),
+    Column("revocation_reason", String(32), nullable=False),
+    Column("invalidity_date", UTCDateTime),
+    Column("not_after", UTCDateTime, nullable=False),
+    Index(None, "issuer_id", "not_after"),
 )
 
 # Counter names: `counters` is shared, so revocation's counters carry a prefix.
@@ -60,6 +77,7 @@ class CRLHead:
 
 
 _R = ca_revocations.c
+_L = revoked_certificates.c
 
 
 def _ca_revocation(r) -> CARevocation:
@@ -71,6 +89,37 @@ class RevocationRepository(Repository):
     @classmethod
     def of(cls, tx) -> "RevocationRepository":
         return cls(tx.connection, tx.dialect)
+
+    # --- revoked leaf certificates --------------------------------------------------------------------------------
+
+    async def record_revocation(self, issuer_id: str, serial: int, certificate_id: str, entry: RevokedEntry) -> None:
+        """Write (or, when a hold becomes final, replace) the entry of a certificate revoked in this transaction."""
+        await self._conn.execute(delete(revoked_certificates).where(_L.issuer_id == issuer_id, _L.serial == serial))
+        await self._conn.execute(insert(revoked_certificates), {
+            "issuer_id": issuer_id, "serial": serial, "certificate_id": certificate_id,
+            "revoked_at": entry.revoked_at, "revocation_reason": entry.reason,
+            "invalidity_date": entry.invalidity_date, "not_after": entry.not_after,
+        })
+
+    async def remove_revocation(self, issuer_id: str, serial: int) -> bool:
+        """Drop an entry: only for releasing a hold (removeFromCRL, RFC 5280 §5.3.1)."""
+        result = await self._conn.execute(
+            delete(revoked_certificates).where(_L.issuer_id == issuer_id, _L.serial == serial))
+        return result.rowcount > 0
+
+    async def revocation(self, issuer_id: str, serial: int) -> RevokedEntry | None:
+        """The entry of one serial of one issuer, as OCSP needs it; None when it is not revoked."""
+        query = select(revoked_certificates).where(_L.issuer_id == issuer_id, _L.serial == serial)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else RevokedEntry(row.serial, row.revoked_at, row.revocation_reason,
+                                                     row.invalidity_date, row.not_after)
+
+    async def revoked_for_issuer(self, issuer_id: str, not_after_since: dt.datetime) -> list[RevokedEntry]:
+        """The issuer's revoked leaves that have not expired before `not_after_since`, for its CRL."""
+        query = (select(revoked_certificates).where(_L.issuer_id == issuer_id, _L.not_after >= not_after_since)
+                 .order_by(_L.revoked_at, _L.serial))
+        return [RevokedEntry(r.serial, r.revoked_at, r.revocation_reason, r.invalidity_date, r.not_after)
+                for r in await self._conn.execute(query)]
 
     # --- revoked CA certificates ---------------------------------------------------------------------------------
 
