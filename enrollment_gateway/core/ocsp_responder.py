@@ -283,14 +283,7 @@ class OCSPResponder:
         if time.monotonic() - self._indexed_at < 1.0:
             return
         self._indexed_at = time.monotonic()
-        by_hashes: dict[tuple[str, bytes, bytes], str] = {}
-        for ca_id in await self._issuers.ids():
-            try:
-                issuer = await self._issuers.get(ca_id)
-            except GatewayError:
-                continue
-            for name, (name_hash, key_hash) in issuer.hashes.items():
-                by_hashes[(name, name_hash, key_hash)] = ca_id
+        by_hashes = await self._issuers.by_hashes()
         self._by_hashes, self._known = by_hashes, set(by_hashes.values())
 
     # --- responder certificates ----------------------------------------------------------------------------------

@@ -111,6 +111,29 @@ class Issuers:
         """The CAs that have a certificate (and so may sign CRLs and OCSP)."""
         return [ca.id for ca in await self._authorities.list() if ca.certificate_pem]
 
+    async def by_hashes(self) -> dict[tuple[str, bytes, bytes], str]:
+        """(CertID hash name, issuerNameHash, issuerKeyHash) -> CA id, for every CA with a certificate, read now.
+
+        From the certificates alone, not the keys: a CA whose key cannot be used is still recognised, so its
+        requests get tryLater while every other CA answers as usual.
+        """
+        index: dict[tuple[str, bytes, bytes], str] = {}
+        for ca in await self._authorities.list():
+            if not ca.certificate_pem:
+                continue
+            hashes = self._hashes.get(ca.id)
+            if hashes is None:
+                try:
+                    cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+                    hashes = {name: issuer_hashes(cert, name) for name in ("sha1", "sha256", "sha384", "sha512")}
+                except Exception:
+                    log.exception("CA %s has an unreadable certificate", ca.id)
+                    continue
+                self._hashes[ca.id] = hashes
+            for name, (name_hash, key_hash) in hashes.items():
+                index[(name, name_hash, key_hash)] = ca.id
+        return index
+
     def forget(self, ca_id: str) -> None:
         self._authorities.forget(ca_id)
         self._hashes.pop(ca_id, None)
