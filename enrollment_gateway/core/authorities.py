@@ -62,6 +62,15 @@ def _ca_aad(ca_id: str) -> bytes:
 
 
 class Authorities:
+    """CAs: creation, import, status, and their signers.
+
+    Cache (`_cache`, CA id -> LoadedCA): the key, certificate and chain, which never change once the certificate
+    is set (upload_certificate and set_status forget the entry on this instance). The record's status in it is
+    never trusted to allow signing: issuance re-reads it in the transaction that stores the certificate
+    (`check_still_active`), so a CA disabled or revoked on any instance stops issuance on every instance with the
+    next request; a cached status other than active is re-read on every `load`, so re-enabling is seen at once.
+    """
+
     def __init__(self, db, kek: KeyEncryptionKey, clock: Clock, urls: UrlBuilder, auditor: Auditor) -> None:
         self._db, self._kek, self._clock, self._urls, self._audit = db, kek, clock, urls, auditor
         self._cache: dict[str, LoadedCA] = {}
@@ -88,8 +97,23 @@ class Authorities:
         """The CA with its signer, ready to issue; disabled and unfinished CAs are refused here."""
         loaded = await self.load_any(ca_id)
         if loaded.ca.status is not CAStatus.ACTIVE:
+            self.forget(ca_id)  # perhaps re-enabled on another instance: read it again
+            loaded = await self.load_any(ca_id)
+        if loaded.ca.status is not CAStatus.ACTIVE:
             raise conflict(f"CA {loaded.ca.name} is {loaded.ca.status.value}")
         return loaded
+
+    async def check_still_active(self, tx, ca_id: str) -> None:
+        """In the transaction that records a certificate: is its CA still active, as the database says now?
+
+        CONFLICT if it was disabled or revoked meanwhile, through any instance. The row is locked for share on
+        PostgreSQL, so a concurrent disable waits for this issuance to commit (or the issuance sees it); on SQLite
+        the writing transaction holds the database's write lock already.
+        """
+        status = await tx.cas.status_for_issuance(ca_id)
+        if status is not CAStatus.ACTIVE:
+            self.forget(ca_id)
+            raise conflict(f"the CA is {status.value if status else 'gone'}; it no longer issues")
 
     async def load_any(self, ca_id: str) -> LoadedCA:
         """The CA with its signer whatever its status: a disabled CA still signs CRLs and OCSP for what it issued."""

@@ -354,6 +354,8 @@ class Issuance:
         issued_request = replace(request, status=RequestStatus.ISSUED, certificate_id=record.id)
         async with self._db.transaction() as tx:
             await _check_current(tx, ctx)
+            if plan.loaded is not None:  # disabled or revoked through any instance since it was loaded?
+                await self._cas.check_still_active(tx, plan.loaded.ca.id)
             if new_request:
                 await tx.requests.add(issued_request)
             else:
