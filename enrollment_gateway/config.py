@@ -71,7 +71,7 @@ class AcmeSettings:
 class RevocationSettings:
     crl_validity_hours: int = 24
     crl_refresh_before_hours: int = 12  # regenerate this long before nextUpdate
-    crl_coalesce_seconds: float = 1.0  # bursts of revocations produce one CRL
+    crl_coalesce_seconds: float = 1.0  # retry delay after a failed CRL rebuild (revokes wait for their CRL)
     ocsp_validity_hours: int = 24
     ocsp_refresh_before_hours: int = 12
     ocsp_responder_validity_days: int = 30
