@@ -239,6 +239,8 @@ class OCSPResponder:
                     return "good", None, None
                 reason = RevocationReason(cert.revocation_reason) if cert.revocation_reason else None
                 return "revoked", cert.revoked_at, reason
+            if await repo.was_issued(ca_id, serial):
+                return "good", None, None  # signed, never revoked, deleted from the inventory since
             # Not a leaf: perhaps an intermediate this CA signed (those live in the CA table).
             revoked_ca = await repo.ca_revocation_by_serial(ca_id, serial)
         if revoked_ca is not None:

@@ -7,9 +7,14 @@ clean-up job would run), then checks both OCSP and the next CRL, on SQLite and P
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from sqlalchemy import text
+
+from enrollment_gateway.revocation.ocsp import issuer_hashes
+from enrollment_gateway.storage.engine import alembic_config
 
 from revocation_world import world  # noqa: F401 (fixture)
 from test_revocation_service import crl_of, issuer_pem, ocsp_request
@@ -75,3 +80,32 @@ async def test_a_released_hold_leaves_no_entry_behind(world):
     await g.revocation.release_hold(world.admin, cert.id)
     assert crl_of(await g.crls.publish(world.issuing_id)).get_revoked_certificate_by_serial_number(cert.serial) is None
     assert (await _ocsp(world, cert)).certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+@pytest.mark.parametrize("deleter", DELETERS, ids=list(DELETERS))
+async def test_a_deleted_unrevoked_certificate_stays_good_not_unknown(world, deleter):
+    """The CA signed it: `unknown` would tell a relying party it never did (RFC 6960 §2.2)."""
+    cert = await world.issue()
+    await DELETERS[deleter](world, cert)
+    assert (await _ocsp(world, cert)).certificate_status is ocsp.OCSPCertStatus.GOOD
+    # And it can still be told apart from a serial the CA never signed.
+    issuer = x509.load_pem_x509_certificate(issuer_pem(cert).encode())
+    never = ocsp.OCSPRequestBuilder().add_certificate_by_hash(*issuer_hashes(issuer, "sha1"), cert.serial + 1,
+                                                              hashes.SHA1()).build()
+    answer = await world.gateway.ocsp.respond(world.issuing_id, never.public_bytes(serialization.Encoding.DER))
+    assert ocsp.load_der_ocsp_response(answer.body).certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+
+
+async def test_migration_0006_carries_over_earlier_revocations(world, database_target):
+    """A database revoked into before 0006 keeps those revocations once upgraded, deleted rows or not."""
+    g = world.gateway
+    cert = await world.issue()
+    await g.revocation.revoke(world.admin, cert.id, "key_compromise")
+    async with g.db.engine.begin() as conn:  # back to the schema before 0006: only certificates knows it
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0005_sqlite_search"))
+    upgraded = await database_target.open()  # upgrades to head again, as a new release would on start
+    await upgraded.close()
+    await _delete_with_sql(world, cert)
+    g.ocsp.revoked(world.issuing_id)
+    assert (await _ocsp(world, cert)).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert crl_of(await g.crls.publish(world.issuing_id)).get_revoked_certificate_by_serial_number(cert.serial)

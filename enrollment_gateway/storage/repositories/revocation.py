@@ -48,6 +48,17 @@ revoked_certificates = Table(
     Index(None, "issuer_id", "not_after"),
 )
 
+# Issued certificates whose inventory row was deleted, filled by a database trigger on `certificates` (migration
+# 0006) whatever deletes the row, so OCSP keeps answering `good` (never `unknown`) for what the CA did sign.
+deleted_certificates = Table(
+    "deleted_certificates",
+    t.metadata,
+    Column("issuer_id", t.ID, primary_key=True),
+    Column("serial", SerialNumber, primary_key=True),
+    Column("certificate_id", t.ID, nullable=False),
+    Column("not_after", UTCDateTime, nullable=False),
+)
+
 # Counter names: `counters` is shared, so revocation's counters carry a prefix.
 GENERATION_PREFIX = "revocations:"  # bumped in every revocation transaction of the issuing CA
 
@@ -113,6 +124,12 @@ class RevocationRepository(Repository):
         row = (await self._conn.execute(query)).first()
         return None if row is None else RevokedEntry(row.serial, row.revoked_at, row.revocation_reason,
                                                      row.invalidity_date, row.not_after)
+
+    async def was_issued(self, issuer_id: str, serial: int) -> bool:
+        """True when the issuer signed this serial and its inventory row has since been deleted."""
+        d = deleted_certificates.c
+        query = select(d.serial).where(d.issuer_id == issuer_id, d.serial == serial)
+        return (await self._conn.execute(query)).first() is not None
 
     async def revoked_for_issuer(self, issuer_id: str, not_after_since: dt.datetime) -> list[RevokedEntry]:
         """The issuer's revoked leaves that have not expired before `not_after_since`, for its CRL."""
