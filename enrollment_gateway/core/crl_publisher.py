@@ -7,9 +7,10 @@ per-CA lock and is done if a CRL that read its rows after it committed was built
 rebuilds every CA's CRL `crl_refresh_before_hours` before its nextUpdate, and retries a failed rebuild after
 `crl_coalesce_seconds`.
 
-Cache (`_cache`, CA id -> the CRL served): replaced here by every publication before `revoked` returns; an
-instance serving a CRL asks the database at most once a second (FRESHNESS_CHECK_SECONDS) whether another instance
-stored a newer one, so a revocation made elsewhere reaches this instance's CRL within about a second.
+Cache (`_cache`, CA id -> the CRL served): replaced here by every publication before `revoked` returns. An
+instance serving a CRL asks the database whether another instance stored a newer one once
+FRESHNESS_CHECK_SECONDS (a quarter second) have passed since its last such read began; the revocation call
+returns only after that long, so every instance serves the new CRL from then on.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from ..errors import ErrorKind, GatewayError
 from ..revocation.crl import RevokedRow, build_crl, select_entries
 from ..storage.repositories.revocation import RevocationRepository
 from .clock import Clock
-from .revocation import Issuers
+from .revocation import SHARED_STATE_SECONDS, Issuers
 
 log = logging.getLogger("enrollment_gateway.crl")
 
-FRESHNESS_CHECK_SECONDS = 1.0  # how stale an instance's idea of "the latest CRL" may get
+FRESHNESS_CHECK_SECONDS = SHARED_STATE_SECONDS  # how stale an instance's idea of "the latest CRL" may get
 SCHEDULE_CHECK_SECONDS = 60.0  # how often the background task looks for CRLs nearing nextUpdate
 # Entries of certificates that expired before the previous CRL are dropped (§3.3); the margin keeps ones whose
 # revocation committed just after that CRL read its rows, so the inference in select_entries stays safe.
@@ -154,7 +155,7 @@ class CRLPublisher:
             await tx.crls.put(ca_id, number, der, this_update, next_update)
         published = PublishedCRL(ca_id, number, der, this_update, next_update)
         self._cache[ca_id] = published
-        self._checked[ca_id] = time.monotonic()
+        self._checked[ca_id] = read_at
         self._read_at[ca_id] = read_at
         log.info("crl published", extra={"event": {"ca_id": ca_id, "number": number, "entries": len(entries),
                                                     "octets": len(der)}})
@@ -166,12 +167,13 @@ class CRLPublisher:
             cached = self._cache.get(ca_id)
             if cached is not None and time.monotonic() - self._checked.get(ca_id, 0.0) < FRESHNESS_CHECK_SECONDS:
                 return cached  # another request refreshed it while this one waited
+            started = time.monotonic()  # before the read: the read sees every commit made before this
             async with self._db.transaction(readonly=True) as tx:
                 number = await RevocationRepository.of(tx).latest_crl_number(ca_id)
                 stored = None
                 if number is not None and (cached is None or number > cached.number):
                     stored = await tx.crls.latest(ca_id)
-            self._checked[ca_id] = time.monotonic()
+            self._checked[ca_id] = started
             if stored is not None:
                 cached = PublishedCRL(ca_id, stored.number, stored.der, stored.this_update, stored.next_update)
                 self._cache[ca_id] = cached

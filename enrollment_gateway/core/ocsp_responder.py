@@ -9,7 +9,8 @@ Caches, what invalidates each, and how fast:
   CertID hash). Invalidated by a per-CA epoch: a revocation, release or CA revocation on this instance bumps it
   before the call returns (core/revocation.py awaits it); one on another instance bumps the CA's revocation
   generation in the shared database in the same transaction, and every instance reads all generations in one
-  query at most once a second (SYNC_SECONDS), so a stale answer lives at most about a second there. Entries are
+  query before answering once SYNC_SECONDS (a quarter second) have passed since its last read began; the
+  revocation call returns only after that long, so no instance answers from a stale entry after it. Entries are
   also re-signed `ocsp_refresh_before_hours` before nextUpdate.
 - `unknown` is never cached, here or by HTTP caches (no-store): the serial may be issued a moment later.
 - Issuer index (`_by_hashes`, CertID hashes -> CA id): a CA's hashes never change; a CA created anywhere is
@@ -53,13 +54,13 @@ from ..revocation.ocsp import (CertID, OCSPRequestError, build_responder_certifi
                                error_response, parse_ocsp_request, responder_needs_rotation)
 from ..storage.repositories.revocation import RevocationRepository
 from .clock import Clock
-from .revocation import Issuer, Issuers
+from .revocation import SHARED_STATE_SECONDS, Issuer, Issuers
 
 log = logging.getLogger("enrollment_gateway.ocsp")
 
 MAX_REQUEST_OCTETS = 10_000
 MAX_CERT_IDS = 50
-SYNC_SECONDS = 1.0  # how often the shared revocation generations are read
+SYNC_SECONDS = SHARED_STATE_SECONDS  # how often the shared revocation generations are read (see _notify there)
 _RAW_CACHE_MAX = 200_000  # request octets -> answer; cleared when full (a flood of distinct requests)
 PURPOSE = "ocsp-responder"
 ERRORS = {status: error_response(status) for status in ocsp.OCSPResponseStatus
@@ -130,6 +131,7 @@ class OCSPResponder:
         async with self._sync_lock:
             if time.monotonic() - self._synced_at < SYNC_SECONDS:
                 return  # another request synced while this one waited
+            started = time.monotonic()  # before the read: the read sees every commit made before this
             async with self._db.transaction(readonly=True) as tx:
                 current = await RevocationRepository.of(tx).generations()
             previous, self._generations = self._generations, current
@@ -137,7 +139,7 @@ class OCSPResponder:
                 for ca_id in set(current) | set(previous):
                     if current.get(ca_id) != previous.get(ca_id):
                         self.revoked(ca_id)
-            self._synced_at = time.monotonic()
+            self._synced_at = started
 
     # --- answering -----------------------------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ call returns once they have published (RFC 5280 §5 CRL and RFC 6960 answers tha
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import logging
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
@@ -29,6 +31,12 @@ from .authorities import Authorities
 from .clock import Clock
 
 log = logging.getLogger("enrollment_gateway.revocation")
+
+# How often every instance re-reads what other instances changed (OCSP: the revocation generations; CRLs: the
+# newest stored number). A revocation call returns this long (plus a margin) after its commit, so by then every
+# instance re-reads before its next answer: the change is published on all of them, not only on this one.
+SHARED_STATE_SECONDS = 0.25
+_PROPAGATION_MARGIN_SECONDS = 0.05
 
 # Called with the issuer's CA id after a revocation or release commits; an awaitable result is awaited before the
 # revocation call returns (the CRL publisher's, which returns once the new CRL is served).
@@ -298,14 +306,20 @@ class Revocation:
                                        via=actor.via)
 
     async def _notify(self, issuer_id: str | None) -> None:
-        """Tell every listener, then wait for those that publish: a revocation call returns only once this
-        instance's OCSP answers and CRL show it. Every listener is called before any is awaited, so the OCSP
-        cache (instant) is never left stale while a large CRL builds."""
+        """Tell every listener, then wait for those that publish: a revocation call returns only once OCSP
+        answers and the CRL show it, here and on every other instance. Every listener is called before any is
+        awaited, so the OCSP cache (instant) is never left stale while a large CRL builds. Other instances
+        re-read shared state at most SHARED_STATE_SECONDS apart, counted from before their read; waiting that
+        long after the commit means each one's next answer comes after a read that saw it."""
         if issuer_id is None:
             return  # self-signed: no CRL or OCSP speaks for it
+        committed = time.monotonic()
         pending = [result for listener in self._listeners if inspect.isawaitable(result := listener(issuer_id))]
         for result in pending:
             await result
+        remaining = committed + SHARED_STATE_SECONDS + _PROPAGATION_MARGIN_SECONDS - time.monotonic()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
 
 def _check_invalidity(invalidity_date: dt.datetime | None, now: dt.datetime) -> None:

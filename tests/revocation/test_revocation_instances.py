@@ -93,3 +93,23 @@ async def test_unknown_is_never_cacheable(world, instance_b, aiohttp_client):
         assert ocsp.load_der_ocsp_response(await r.read()).certificate_status is ocsp.OCSPCertStatus.UNKNOWN
         assert r.headers["Cache-Control"] == "no-store"
         assert "ETag" not in r.headers and "Expires" not in r.headers
+
+
+async def test_when_revoke_returns_every_instance_shows_it(world, instance_b):
+    """Issue 7 item 6 across instances: B had cached "good" and the old CRL; once A's revoke call has returned,
+    B's very next OCSP answer and CRL show the revocation (no waiting, no poking at B's internals)."""
+    a, b = world.gateway, instance_b
+    cert = await world.issue()
+    load = lambda pem: x509.load_pem_x509_certificate(pem.encode())  # noqa: E731
+    issuer = load((await a.authorities.get(world.issuing_id)).certificate_pem)
+    request = ocsp.OCSPRequestBuilder().add_certificate(load(cert.certificate_pem), issuer, hashes.SHA1()).build() \
+        .public_bytes(serialization.Encoding.DER)
+    good = await b.ocsp.respond(world.issuing_id, request)
+    assert ocsp.load_der_ocsp_response(good.body).certificate_status is ocsp.OCSPCertStatus.GOOD
+    before = x509.load_der_x509_crl((await b.crls.current(world.issuing_id)).der)
+    assert before.get_revoked_certificate_by_serial_number(cert.serial) is None
+    await a.revocation.revoke(world.admin, cert.id, "key_compromise")
+    answer = await b.ocsp.respond(world.issuing_id, request)
+    assert ocsp.load_der_ocsp_response(answer.body).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    after = x509.load_der_x509_crl((await b.crls.current(world.issuing_id)).der)
+    assert after.get_revoked_certificate_by_serial_number(cert.serial) is not None
