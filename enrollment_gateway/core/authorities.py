@@ -83,14 +83,14 @@ class Authorities:
     # --- reading -------------------------------------------------------------------------------------------------
 
     async def get(self, ca_id: str) -> CertificateAuthority:
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             ca = await tx.cas.get(ca_id)
         if ca is None:
             raise not_found("certificate authority")
         return ca
 
     async def list(self) -> list[CertificateAuthority]:
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             return await tx.cas.list()
 
     async def load(self, ca_id: str) -> LoadedCA:

@@ -14,8 +14,9 @@ Caches, what invalidates each, and how fast:
   also re-signed `ocsp_refresh_before_hours` before nextUpdate.
 - `unknown` is never cached, here or by HTTP caches (no-store): the serial may be issued a moment later.
 - Issuer index (`_by_hashes`, CertID hashes -> CA id): a CA's hashes never change; a CA created anywhere is
-  found by re-reading the CA list on a miss, at most once a second (a flood of foreign issuers stays one query a
-  second), so a new CA is answered for within about a second on every instance.
+  found by re-reading the CA list on a miss, at most every SYNC_SECONDS (a flood of foreign issuers stays four
+  queries a second), so a new CA is answered for within a quarter second on every instance (`unauthorized`
+  before that, never `unknown`).
 - Child CA serials (`_child_serials`, CA id -> serial): a CA certificate never changes, so entries are never
   stale; the list of a CA's children is re-read from the database for every serial not found as a leaf, so an
   intermediate created on any instance is `good`, never `unknown`, from its creation on.
@@ -283,8 +284,8 @@ class OCSPResponder:
         return found
 
     async def _index(self) -> None:
-        # At most once a second, so a flood of requests for foreign issuers cannot become a flood of queries.
-        if time.monotonic() - self._indexed_at < 1.0:
+        # At most every SYNC_SECONDS, so a flood of requests for foreign issuers cannot become a flood of queries.
+        if time.monotonic() - self._indexed_at < SYNC_SECONDS:
             return
         self._indexed_at = time.monotonic()
         by_hashes = await self._issuers.by_hashes()
