@@ -23,7 +23,6 @@ from ..crypto.signer import Signer
 from ..domain import Actor, CAStatus, Certificate, CertificateAuthority, RevocationReason, Role
 from ..errors import ErrorKind, GatewayError, conflict, malformed, not_found
 from ..revocation.ocsp import issuer_hashes
-from ..storage.repositories.certificates import SELF_SIGNED, RevokedEntry
 from ..storage.repositories.revocation import CARevocation, RevocationRepository, generation_counter
 from .access import require_role, require_superadmin
 from .audit import Auditor
@@ -193,7 +192,6 @@ class Revocation:
             async with self._db.transaction() as tx:
                 if not await tx.certificates.clear_revocation(cert.id):
                     raise conflict("the certificate is not on hold")
-                await RevocationRepository.of(tx).remove_revocation(cert.ca_id or SELF_SIGNED, cert.serial)
                 await tx.counters.next_value(generation_counter(cert.ca_id or "self"))
                 await self._audit.record(tx, actor, "certificate.hold_released", "certificate", cert.id,
                                          application_id=cert.application_id, serial=format(cert.serial, "x"),
@@ -273,10 +271,8 @@ class Revocation:
             async with self._db.transaction() as tx:
                 if not await tx.certificates.mark_revoked(cert.id, now, parsed.value, invalidity_date):
                     raise GatewayError(ErrorKind.ALREADY_REVOKED, "the certificate is already revoked")
-                # The entry CRLs and OCSP read, apart from the inventory row (see repositories/revocation.py).
-                await RevocationRepository.of(tx).record_revocation(
-                    cert.ca_id or SELF_SIGNED, cert.serial, cert.id,
-                    RevokedEntry(cert.serial, now, parsed.value, invalidity_date, cert.not_after))
+                # The database's triggers copy the entry to revoked_certificates, which CRLs and OCSP read and
+                # which outlives the inventory row (storage/repositories/revocation.py, migration 0006).
                 await tx.counters.next_value(generation_counter(cert.ca_id or "self"))
                 await self._audit.record(tx, actor, "certificate.revoked", "certificate", cert.id,
                                          application_id=cert.application_id, serial=format(cert.serial, "x"),

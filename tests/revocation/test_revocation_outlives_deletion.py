@@ -109,3 +109,17 @@ async def test_migration_0006_carries_over_earlier_revocations(world, database_t
     g.ocsp.revoked(world.issuing_id)
     assert (await _ocsp(world, cert)).certificate_status is ocsp.OCSPCertStatus.REVOKED
     assert crl_of(await g.crls.publish(world.issuing_id)).get_revoked_certificate_by_serial_number(cert.serial)
+
+
+async def test_a_revocation_written_by_any_path_outlives_deletion(world):
+    """Whatever writes the revocation (here a script's UPDATE, not the core), its entry is kept apart too."""
+    g = world.gateway
+    cert = await world.issue()
+    async with g.db.engine.begin() as conn:
+        await conn.execute(text("UPDATE certificates SET revoked_at = created_at, revocation_reason = 'superseded'"
+                                " WHERE id = :id"), {"id": cert.id})
+    await _delete_with_sql(world, cert)
+    g.ocsp.revoked(world.issuing_id)  # the script did not tell the responder; a restart would not remember either
+    assert (await _ocsp(world, cert)).revocation_reason is x509.ReasonFlags.superseded
+    entry = crl_of(await g.crls.publish(world.issuing_id)).get_revoked_certificate_by_serial_number(cert.serial)
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.superseded

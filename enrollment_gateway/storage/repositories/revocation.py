@@ -2,8 +2,9 @@
 
 Revocation status lives in tables of its own, read by CRLs and OCSP, and never in the inventory alone: RFC 5280
 §3.3 keeps an entry on the CRL until the certificate has expired, whatever happens to the inventory row (an
-admin's DELETE, a clean-up job, a hand-written SQL statement). `revoked_certificates` holds every revoked leaf,
-written in the revoking transaction and removed only by releasing a hold; `ca_revocations` holds revoked CA
+admin's DELETE, a clean-up job, a hand-written SQL statement). `revoked_certificates` holds every revoked leaf:
+database triggers on `certificates` (migration 0006) copy each revocation into it in the writing transaction,
+whatever writes it, and remove the entry only when a hold is released; `ca_revocations` holds revoked CA
 certificates the gateway made (an intermediate under a parent it holds has no row in `certificates`, which needs
 an application and a profile), keyed by the revoked CA and read by its parent's CRL and OCSP. Neither has a
 foreign key to what it talks about. Built from a transaction with `RevocationRepository.of(tx)`.
@@ -102,21 +103,6 @@ class RevocationRepository(Repository):
         return cls(tx.connection, tx.dialect)
 
     # --- revoked leaf certificates --------------------------------------------------------------------------------
-
-    async def record_revocation(self, issuer_id: str, serial: int, certificate_id: str, entry: RevokedEntry) -> None:
-        """Write (or, when a hold becomes final, replace) the entry of a certificate revoked in this transaction."""
-        await self._conn.execute(delete(revoked_certificates).where(_L.issuer_id == issuer_id, _L.serial == serial))
-        await self._conn.execute(insert(revoked_certificates), {
-            "issuer_id": issuer_id, "serial": serial, "certificate_id": certificate_id,
-            "revoked_at": entry.revoked_at, "revocation_reason": entry.reason,
-            "invalidity_date": entry.invalidity_date, "not_after": entry.not_after,
-        })
-
-    async def remove_revocation(self, issuer_id: str, serial: int) -> bool:
-        """Drop an entry: only for releasing a hold (removeFromCRL, RFC 5280 §5.3.1)."""
-        result = await self._conn.execute(
-            delete(revoked_certificates).where(_L.issuer_id == issuer_id, _L.serial == serial))
-        return result.rowcount > 0
 
     async def revocation(self, issuer_id: str, serial: int) -> RevokedEntry | None:
         """The entry of one serial of one issuer, as OCSP needs it; None when it is not revoked."""
