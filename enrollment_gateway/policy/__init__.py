@@ -3,6 +3,8 @@
 from .evaluate import Candidate, evaluate, willing_to_issue
 from .model import (
     ANY_OTHER_ATTRIBUTE,
+    DEFAULT_FORWARD_DATING_SECONDS,
+    MAX_DURATION_SECONDS,
     SAN_TYPES,
     SUBJECT_ATTRIBUTES,
     FieldRule,
@@ -15,6 +17,8 @@ from .presets import PRESET_DEFAULTS, PRESETS, preset, preset_defaults
 
 __all__ = [
     "ANY_OTHER_ATTRIBUTE",
+    "DEFAULT_FORWARD_DATING_SECONDS",
+    "MAX_DURATION_SECONDS",
     "PRESETS",
     "PRESET_DEFAULTS",
     "SAN_TYPES",

@@ -1,8 +1,9 @@
 """Ready-made policies for the usual certificate kinds, and profile defaults that satisfy them.
 
 A profile created from a preset takes its rules from `PRESETS` and its defaults from `PRESET_DEFAULTS`; a test
-checks that each preset's defaults pass its own rules, so the two cannot drift apart. Checks that relate fields
-to each other (the CN must be one of the SANs) belong to the profile, not here.
+checks that each preset's defaults pass its own rules, so the two cannot drift apart. The TLS-server preset
+requires the subject CN to be one of the SANs (`common_name_in_sans`, BR §7.1.2.7.2); a profile that claims a CA/B
+TLS policy OID has the core require it whatever its policy says.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ PRESETS: Mapping[str, PolicyRules] = MappingProxyType(
         "tls_server": PolicyRules(
             subject=_subject(CN=_ANYTHING),
             san=_san("DNS", "IP"),
+            common_name_in_sans=True,
             key_algorithms=_TLS_KEYS,
             key_usages=("digital_signature", "key_encipherment"),
             extended_key_usages=("server_auth",),

@@ -49,8 +49,12 @@ REFUSALS = [
     # (preset, subject, sans, key, expected messages)
     ("tls_server", (("CN", "a"), ("O", "Acme")), (("DNS", "a"),), "ECDSA_P256",
      ["Attribute O=Acme is not allowed by policy"]),  # subject limited to CN
-    ("tls_server", (("CN", "a"),), (("email", "a@b.c"),), "ECDSA_P256",
+    ("tls_server", (("CN", "a"),), (("DNS", "a"), ("email", "a@b.c")), "ECDSA_P256",
      ["SAN email:a@b.c is not allowed by policy"]),  # no email SAN on a server
+    ("tls_server", (("CN", "b"),), (("DNS", "a"),), "ECDSA_P256",
+     ["Subject CN b is not one of the certificate's DNS or IP SANs"]),  # BR §7.1.2.7.2: CN is a SAN
+    ("tls_server", (("CN", "A"),), (("DNS", "a"),), "ECDSA_P256",
+     ["Subject CN A is not one of the certificate's DNS or IP SANs"]),  # byte for byte (the core aligns case)
     ("tls_server", (("CN", "a"),), (("DNS", "a"),), "RSA_1024",
      ["Key algorithm RSA_1024 is not allowed by policy"]),  # weak key
     ("tls_server", (("CN", "a"),), (("DNS", "a"),), "ED25519",
