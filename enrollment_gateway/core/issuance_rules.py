@@ -113,7 +113,8 @@ def requested_validity(not_before: dt.datetime | None, not_after: dt.datetime | 
         raise malformed("notAfter must be later than notBefore")
     if end - start > horizon:
         raise malformed(f"the validity may not exceed {format_duration(MAX_DURATION_SECONDS)}")
-    forward = max(0, int((start - now).total_seconds()) - skew_seconds)
+    ahead = int((start - now).total_seconds())
+    forward = ahead if ahead > skew_seconds else 0  # within the skew allowance: "now" by the client's clock
     return start, end, forward
 
 
