@@ -38,6 +38,8 @@ def refusal(violations: list[Violation]) -> GatewayError:
             else ErrorKind.BAD_CSR if kinds == {ErrorKind.BAD_CSR}
             else ErrorKind.POLICY_VIOLATION)
     detail = violations[0].message if len(violations) == 1 else f"{len(violations)} policy violations"
+    if kind is ErrorKind.BAD_CSR:
+        return GatewayError(kind, f"CSR refused: {detail}", tuple(violations))
     return GatewayError(kind, f"request refused by policy: {detail}", tuple(violations))
 
 
@@ -95,6 +97,8 @@ def requested_validity(not_before: dt.datetime | None, not_after: dt.datetime | 
     if ttl_seconds is not None and (isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int)
                                     or not 0 < ttl_seconds <= MAX_DURATION_SECONDS):
         raise malformed(f"ttl must be between 1s and {format_duration(MAX_DURATION_SECONDS)}")
+    if any(t is not None and t.tzinfo is None for t in (not_before, not_after)):
+        raise malformed("notBefore and notAfter need a time zone")
     start = not_before or now
     if start < now - _MAX_BACKDATING:
         raise malformed("notBefore may not lie more than a day in the past")

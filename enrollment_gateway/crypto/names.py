@@ -128,7 +128,7 @@ def canonical_san(kind: str, value: str) -> tuple[str, str]:
         return kind, str(address)
     if kind == "email":
         local, at, domain = value.rpartition("@")
-        if not at or not local:
+        if not at or not local or domain.startswith("*"):
             raise _malformed(f"email subjectAltName {value!r} is not a mailbox")
         return kind, f"{local}@{normalize_dns_name(domain)}"
     return kind, value

@@ -152,7 +152,8 @@ async def test_validity_past_the_issuer_is_refused_by_default(world):
     await refused(world, request(world, ep, csr=csr("a.example.com", ["a.example.com"])))
     # The ACME newOrder precheck says so before any validation.
     with pytest.raises(GatewayError) as early:
-        await world.gateway.issuance.precheck(request(world, ep, EnrollmentMethod.ACME, sans=[("DNS", "a.example.com")]))
+        await world.gateway.issuance.precheck(
+            request(world, ep, EnrollmentMethod.ACME, sans=[("DNS", "a.example.com")]))
     assert "beyond the issuing CA's notAfter" in early.value.subproblems[0].message
     # What fits is issued.
     assert leaf(await world.gateway.issuance.issue(request(world, ep, csr=csr("a.example.com", ["a.example.com"]),
