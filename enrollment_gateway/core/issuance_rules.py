@@ -28,6 +28,17 @@ def check_metadata(metadata: Mapping[str, str]) -> None:
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str) or not key or len(key) > 128 or len(value) > 1024:
             raise malformed("metadata must map non-empty strings (keys up to 128, values up to 1024 characters)")
+        if not (_is_text(key) and _is_text(value)):
+            # A lone surrogate ("\ud800") is no Unicode text: the database driver would fail on it mid-transaction.
+            raise malformed("metadata keys and values must be Unicode text (no lone surrogates)")
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def refusal(violations: list[Violation]) -> GatewayError:

@@ -294,3 +294,11 @@ async def test_request_pages_are_range_checked(world, limit, offset):
     with pytest.raises(GatewayError) as err:
         await world.gateway.issuance.list_requests(world.admin, limit=limit, offset=offset)
     assert err.value.kind is ErrorKind.MALFORMED
+
+
+async def test_metadata_with_a_lone_surrogate_never_reaches_storage(world):
+    # Whatever front end forgot to check: the core refuses it before any transaction.
+    _, ep = await world.profile("meta", PERMISSIVE)
+    err = await refused(world, request(world, ep, csr=csr("a.example.com", ["a.example.com"]),
+                                       metadata={"team": "web\ud800"}))
+    assert err.kind is ErrorKind.MALFORMED
