@@ -29,7 +29,7 @@ from .access import require_role, visible_applications
 from .audit import Auditor
 from .authorities import Authorities
 from .clock import Clock
-from .issuance_rules import (canonical_names, check_metadata, effective_rules, extension_requests, fit_to_issuer,
+from .issuance_rules import (canonical_names, check_metadata, extension_requests, fit_to_issuer, judge,
                              managed_key_aad, refusal, requested_validity)
 
 
@@ -315,7 +315,7 @@ class Issuance:
             key_usages=tuple(profile.defaults.key_usages), extended_key_usages=tuple(profile.defaults.extended_key_usages),
             ttl_seconds=ttl, forward_dating_seconds=forward,
         )
-        violations += evaluate(effective_rules(ctx.rules, profile.defaults), candidate)
+        violations += judge(ctx.rules, profile.defaults, candidate)
         if parsed is not None and not violations:
             keys.key_algorithm_of(parsed.public_key)  # policy allowed it; still refuse keys we cannot certify
         if violations:

@@ -13,7 +13,7 @@ from ..algorithms import EXTENDED_KEY_USAGES, KEY_USAGES
 from ..crypto import builder, names
 from ..domain import ProfileDefaults
 from ..errors import ErrorKind, GatewayError, Violation, malformed
-from ..policy import MAX_DURATION_SECONDS, PolicyRules, format_duration
+from ..policy import MAX_DURATION_SECONDS, Candidate, PolicyRules, cabf_tls_rules, evaluate, format_duration
 
 
 def managed_key_aad(certificate_id: str) -> bytes:
@@ -75,19 +75,16 @@ def canonical_names(subject: Sequence[tuple[str, str]], sans: Sequence[tuple[str
     return aligned, unique, violations
 
 
-_CABF_TLS_POLICIES = ("2.23.140.1.1", "2.23.140.1.2.")  # EV; DV, OV, IV (BR §7.1.6.1)
-
-
-def claims_cabf_tls(policy_oids: Iterable[str]) -> bool:
-    """Whether a profile stamps a CA/B Forum TLS policy OID, and so promises the TLS BRs."""
-    return any(oid == _CABF_TLS_POLICIES[0] or oid.startswith(_CABF_TLS_POLICIES[1]) for oid in policy_oids)
-
-
-def effective_rules(rules: PolicyRules, defaults: ProfileDefaults) -> PolicyRules:
-    """`rules`, plus what the profile's own promises add: under a CA/B TLS OID the CN must be one of the SANs."""
-    if claims_cabf_tls(defaults.certificate_policies) and not rules.common_name_in_sans:
-        return replace(rules, common_name_in_sans=True)
-    return rules
+def judge(rules: PolicyRules, defaults: ProfileDefaults, candidate: Candidate) -> list[Violation]:
+    """Every violation of the policy, and of the CA/B TLS BRs when the profile stamps one of their OIDs (each
+    said once: what the policy already refuses is not repeated)."""
+    out = list(evaluate(rules, candidate))
+    br = cabf_tls_rules(defaults.certificate_policies)
+    if br is not None:
+        seen = {v.message for v in out}
+        out += [replace(v, message=f"{v.message} (the profile claims the CA/B Forum TLS Baseline Requirements)")
+                for v in evaluate(br, candidate) if v.message not in seen]
+    return out
 
 
 # --- validity: every number range-checked before any date arithmetic ------------------------------------------------

@@ -13,7 +13,7 @@ from .model import (
     parse_duration,
 )
 from .patterns import check_pattern, match_dns, match_email, match_glob, match_ip, matches, normalise_dns, overlaps
-from .presets import PRESET_DEFAULTS, PRESETS, preset, preset_defaults
+from .presets import PRESET_DEFAULTS, PRESETS, cabf_tls_rules, claims_cabf_tls, preset, preset_defaults
 
 __all__ = [
     "ANY_OTHER_ATTRIBUTE",
@@ -24,6 +24,8 @@ __all__ = [
     "SAN_TYPES",
     "SUBJECT_ATTRIBUTES",
     "Candidate",
+    "cabf_tls_rules",
+    "claims_cabf_tls",
     "FieldRule",
     "PolicyRules",
     "check_pattern",

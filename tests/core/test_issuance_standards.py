@@ -302,3 +302,20 @@ async def test_metadata_with_a_lone_surrogate_never_reaches_storage(world):
     err = await refused(world, request(world, ep, csr=csr("a.example.com", ["a.example.com"]),
                                        metadata={"team": "web\ud800"}))
     assert err.kind is ErrorKind.MALFORMED
+
+
+# --- item 11's kind: a profile stamping a CA/B OID issues only what the BRs allow, whatever its policy -------------
+
+@pytest.mark.parametrize("change, message", [
+    ({"subject": [("CN", "www.example.com"), ("O", "Acme")]}, "Attribute O=Acme is not allowed by policy"),
+    ({"managed_key": KeyAlgorithm.ED25519}, "Key algorithm ED25519 is not allowed by policy"),
+    ({"ttl_seconds": 300 * 86400}, "Requested TTL 300d exceeds the policy maximum 200d"),
+    ({"sans": [("DNS", "www.example.com"), ("email", "a@example.com")]}, "SAN email:a@example.com is not allowed"),
+])
+async def test_a_br_oid_on_a_permissive_policy_still_issues_only_br_certificates(world, change, message):
+    _, ep = await world.profile("br-open", {"max_ttl": "825d"}, defaults=replace(DV, key_usages=("digital_signature",)))
+    fields = {"subject": [("CN", "www.example.com")], "sans": [("DNS", "www.example.com")],
+              "managed_key": KeyAlgorithm.ECDSA_P256, **change}
+    err = await refused(world, request(world, ep, **fields))
+    [violation] = err.subproblems
+    assert violation.message.startswith(message) and "Baseline Requirements" in violation.message

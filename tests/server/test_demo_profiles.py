@@ -17,7 +17,7 @@ import pytest
 from enrollment_gateway.config import load_config
 from enrollment_gateway.core.gateway import Gateway
 from enrollment_gateway.core.issuance import IssuanceRequest, Issued
-from enrollment_gateway.core.issuance_rules import claims_cabf_tls
+from enrollment_gateway.policy import claims_cabf_tls
 from enrollment_gateway.domain import EnrollmentMethod
 from enrollment_gateway.errors import GatewayError
 from enrollment_gateway.server.demo import ensure_demo
