@@ -20,8 +20,7 @@ from enrollment_gateway.core.gateway import Gateway
 from enrollment_gateway.domain import Actor
 from enrollment_gateway.errors import ErrorKind, GatewayError, malformed
 from enrollment_gateway.policy import parse_duration
-
-from .. import bounded_json
+from protocols import bounded_json
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -80,13 +79,16 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> "Body
     if request.content_type != "application/json":
         raise GatewayError(ErrorKind.UNSUPPORTED_MEDIA_TYPE, "the request body must be application/json")
     try:
-        # Bounded: depth, integer size, and no lone surrogate ever reaches the core or the database.
         data = bounded_json.loads(raw)
     except ValueError as exc:
         raise malformed(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise malformed("the request body must be a JSON object")
     return Body(data)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 class Body:
