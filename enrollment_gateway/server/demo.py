@@ -11,6 +11,7 @@ from typing import Any
 from ..algorithms import KeyAlgorithm
 from ..core.acme_eab import ExternalAccountKeys
 from ..core.bootstrap import create_admin
+from ..crypto import builder
 from ..core.gateway import Gateway
 from ..domain import SYSTEM_ACTOR, ProfileDefaults
 from ..errors import GatewayError
