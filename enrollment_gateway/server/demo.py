@@ -15,6 +15,7 @@ from ..crypto import builder
 from ..core.gateway import Gateway
 from ..domain import SYSTEM_ACTOR, ProfileDefaults
 from ..errors import GatewayError
+from ..policy import preset, preset_defaults
 
 DEMO_APP = "demo"
 ALL_METHODS = {"api": {}, "acme": {"eab_required": False}, "est": {}, "scep": {}}
@@ -57,20 +58,19 @@ async def _create(gateway: Gateway) -> dict[str, Any]:
         subject=[("CN", "Enrollment Gateway Demo Issuing CA"), ("O", "Demo")],
         key_algorithm=KeyAlgorithm.ECDSA_P256, validity_days=1825, path_length=0)
     catalog = gateway.catalog
-    server_policy = await catalog.create_policy(SYSTEM_ACTOR, name="demo-tls-server", rules={
-        "subject": {},
-        "san": {"DNS": {}, "IP": {"allow": ["0.0.0.0/0", "::/0"]}, "email": {"allow": []},
-                "URI": {"allow": []}},
-        "max_ttl": "397d",
-    }, description="permissive demo policy: any DNS name or IP")
+    # The TLS-server preset (subject CN only and a copy of a SAN, WebPKI keys and usages, 397 days), with any DNS
+    # name or IP: the shape of a BR certificate, for private names.
+    server_policy = await catalog.create_policy(
+        SYSTEM_ACTOR, name="demo-tls-server", rules=preset("tls_server").to_json(),
+        description="demo TLS servers: the tls_server preset, any DNS name or IP")
     device_policy = await catalog.create_policy(SYSTEM_ACTOR, name="demo-device", rules={
         "subject": {"CN": {"require": []}}, "max_ttl": "825d",
     }, description="device identities: CN required")
     tls = await catalog.create_profile(
         SYSTEM_ACTOR, name="demo-tls-server", ca_id=issuing.id, policy_id=server_policy.id,
-        defaults=ProfileDefaults(ttl_seconds=90 * 86400, key_usages=("digital_signature",),
-                                 extended_key_usages=("server_auth",),
-                                 certificate_policies=(builder.CABF_DV_POLICY_OID,)),
+        # No CA/B policy OID: the demo certifies private names (.test, 127.0.0.1) from loopback URLs, which the
+        # BRs forbid, and a certificate must not claim rules it breaks.
+        defaults=ProfileDefaults(**preset_defaults("tls_server")),
         enrollment=ALL_METHODS, renew_before_days=30)
     device = await catalog.create_profile(
         SYSTEM_ACTOR, name="demo-device", ca_id=issuing.id, policy_id=device_policy.id,

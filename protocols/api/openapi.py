@@ -83,6 +83,8 @@ SCHEMAS: dict[str, Any] = {
         "key_usages": {"type": "array", "items": _enum(KEY_USAGES)},
         "extended_key_usages": {"type": "array", "items": _enum(EXTENDED_KEY_USAGES)}, "is_ca": B,
         "certificate_policies": {"type": "array", "items": {"type": "string", "pattern": r"^[0-2](\.[0-9]+)+$"}},
+        "not_after_behavior": {"type": "string", "enum": ["refuse", "truncate"], "default": "refuse",
+                               "description": "a validity ending after the issuing CA's: refused, or cut to its end"},
     }),
     "Profile": _obj({"id": S, "name": S, "description": S, "ca_id": NS, "policy_id": S,
                      "defaults": _ref("ProfileDefaults"), "enrollment": ANY_OBJ, "approval_required": B,

@@ -28,7 +28,7 @@ def _defaults(body: Body, base: ProfileDefaults) -> ProfileDefaults:
     if d is None:
         return base
     d.only("ttl", "key_algorithm", "hash_algorithm", "key_usages", "extended_key_usages", "is_ca",
-           "certificate_policies")
+           "certificate_policies", "not_after_behavior")
     changes: dict[str, Any] = {}
     if d.has("ttl"):
         changes["ttl_seconds"] = d.duration("ttl")
@@ -48,6 +48,8 @@ def _defaults(body: Body, base: ProfileDefaults) -> ProfileDefaults:
         if not all(re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", oid) for oid in oids):
             raise malformed("defaults.certificate_policies: each entry must be a dotted OID")
         changes["certificate_policies"] = oids
+    if d.has("not_after_behavior"):
+        changes["not_after_behavior"] = d.str("not_after_behavior")  # the core checks the value
     return replace(base, **changes)
 
 

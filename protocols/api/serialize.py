@@ -80,6 +80,7 @@ def profile_defaults(d: ProfileDefaults) -> dict[str, Any]:
         "extended_key_usages": list(d.extended_key_usages),
         "is_ca": d.is_ca,
         "certificate_policies": list(d.certificate_policies),
+        "not_after_behavior": d.not_after_behavior,
     }
 
 

@@ -20,6 +20,7 @@ from enrollment_gateway.core.gateway import Gateway
 from enrollment_gateway.domain import Actor
 from enrollment_gateway.errors import ErrorKind, GatewayError, malformed
 from enrollment_gateway.policy import parse_duration
+from protocols import bounded_json
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -78,8 +79,8 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> "Body
     if request.content_type != "application/json":
         raise GatewayError(ErrorKind.UNSUPPORTED_MEDIA_TYPE, "the request body must be application/json")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = bounded_json.loads(raw)
+    except ValueError as exc:
         raise malformed(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise malformed("the request body must be a JSON object")
@@ -237,10 +238,13 @@ def parse_timestamp(value: str, name: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise malformed(f"'{name}': not an RFC 3339 timestamp: {value!r}") from None
+        raise malformed(f"'{name}': not an RFC 3339 timestamp: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         raise malformed(f"'{name}': the timestamp needs a time zone (e.g. 2025-01-01T00:00:00Z)")
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past the last datetime once in UTC
+        raise malformed(f"'{name}': the timestamp is out of range") from None
 
 
 # --- query strings -------------------------------------------------------------------------------------------------
