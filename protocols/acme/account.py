@@ -38,7 +38,7 @@ async def new_account(request: web.Request) -> web.Response:
     if existing is not None:
         # §7.3.1: the key already has an account: 200 with its URL, whatever else the payload says.
         if existing.status != "valid":
-            raise problems.unauthorized(f"the account for this key is {existing.status}")
+            raise problems.account_not_valid(existing.status)
         return acme_json(account_json(existing, ctx), 200, location=ctx.urls.account(existing.id))
     if payload.only_return_existing:
         raise problems.account_does_not_exist()

@@ -87,6 +87,11 @@ class EndpointContext:
     def eab_required(self) -> bool:
         return bool(self.acme_settings.get("eab_required", False))
 
+    @property
+    def include_root(self) -> bool:
+        """Certificate downloads end with the self-signed root (default: they stop below it, as public CAs do)."""
+        return self.acme_settings.get("include_root") is True
+
     def actor(self, account_id: str) -> Actor:
         """An ACME account as the core sees it: the endpoint itself authorises its accounts to issue and revoke."""
         return Actor(id=f"acme:{account_id}", name=f"ACME account {account_id}",
@@ -231,12 +236,13 @@ async def authenticate(request: web.Request, *, expect: jws.Expect = "kid") -> S
             account = await repo.account(kid[len(prefix):])
             if account is None or account.endpoint_id != ctx.endpoint_id:
                 return None
-            if account.status != "valid":
-                raise problems.unauthorized(f"account is {account.status}")
             found["account"] = account
             return jws.stored_jwk(account.jwk)
 
         verified = await jws.verify(parsed, request_url=url, key_for_kid=key_for_kid, expect=expect)
+        # After the signature (an unsigned request learns nothing of the account), before the nonce is spent.
+        if "account" in found and found["account"].status != "valid":
+            raise problems.account_not_valid(found["account"].status)
         await st.nonces.redeem(verified.nonce, repo)
     account = found.get("account")
     if account is not None:
