@@ -242,7 +242,7 @@ def parse_flattened(body: bytes, max_size: int = 64 * 1024) -> ParsedJWS:
     except ValueError as exc:
         if _COMPACT.match(body):
             raise problems.malformed("compact JWS serialization is not supported; send flattened JSON") from None
-        raise problems.malformed(f"request body is not acceptable JSON: {exc}") from None
+        raise problems.malformed(f"request body is not JSON we accept: {exc}") from None
     return _parse_object(obj, "JWS")
 
 
@@ -336,7 +336,7 @@ async def verify(
         try:
             body = loads(parsed.payload)
         except ValueError as exc:
-            raise problems.malformed(f"JWS payload is not acceptable JSON: {exc}") from None
+            raise problems.malformed(f"JWS payload is not JSON we accept: {exc}") from None
         if not isinstance(body, dict):
             raise problems.malformed("JWS payload is not a JSON object")
     return VerifiedJWS(parsed.payload, header, alg, nonce, url, jwk, kid, key)

@@ -33,7 +33,7 @@ async def key_change(request: web.Request) -> web.Response:
     try:
         body = jws.loads(inner.payload)
     except ValueError as exc:
-        raise problems.malformed(f"the inner JWS payload is not acceptable JSON: {exc}") from None
+        raise problems.malformed(f"the inner JWS payload is not JSON we accept: {exc}") from None
     payload = KeyChangePayload.from_json(body)
     if payload.account != ctx.urls.account(account.id):
         raise problems.malformed("the inner payload names another account")

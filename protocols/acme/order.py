@@ -4,7 +4,6 @@ on from its authorizations and from the core's answer to a request awaiting appr
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import secrets
 import uuid
 from dataclasses import replace
@@ -19,22 +18,12 @@ from enrollment_gateway.storage.repositories.acme import AcmeAuthorization, Acme
 
 from . import problems
 from .authorization import effective_status
+from .identifiers import check_identifiers
 from .messages import Identifier, NewOrderPayload
 from .renewal_info import find_certificate
 from .wire import RETRY_AFTER_SECONDS, EndpointContext, Signed, acme_json, authenticate, rfc3339, state
 
 MAX_IDENTIFIERS = 100  # names per order, as Let's Encrypt allows
-
-
-def normalize(identifier: Identifier) -> Identifier:
-    """Canonical form for comparison with CSRs and authorizations: lower-case DNS names, compressed IPs."""
-    if identifier.type == "ip":
-        return Identifier("ip", str(ipaddress.ip_address(identifier.value)))
-    value = identifier.value.rstrip(".").lower()
-    base = value.removeprefix("*.")
-    if not base or "*" in base or ".." in value:
-        raise problems.rejected_identifier(f"{identifier.value!r} is not a valid DNS name or wildcard")
-    return Identifier("dns", value)
 
 
 def challenge_types(identifier: Identifier) -> tuple[str, ...]:
@@ -155,7 +144,7 @@ async def new_order(request: web.Request) -> web.Response:
                                  f"{ctx.profile.name!r}")
     if len(payload.identifiers) > MAX_IDENTIFIERS:
         raise problems.rejected_identifier(f"at most {MAX_IDENTIFIERS} identifiers per order")
-    identifiers = tuple(dict.fromkeys(normalize(i) for i in payload.identifiers))
+    identifiers = check_identifiers(payload.identifiers)
     replaces_id = None
     if payload.replaces is not None:
         replaces_id = (await find_certificate(st, ctx, ctx.actor(account.id), payload.replaces)).id
