@@ -3,6 +3,7 @@ account's; then the core decides. 200 with the order and its Location, whatever 
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 
 from aiohttp import web
@@ -88,8 +89,11 @@ async def finalize(request: web.Request) -> web.Response:
     cn = check_csr(payload.csr, signed, order.identifiers)
     first_dns = next((v for t, v in order.identifiers if t == "dns" and len(v) <= 64), None)
     subject_cn = cn if cn and len(cn) <= 64 else first_dns or order.identifiers[0][1]
+    # The lease lets any instance settle the order if this process dies before it answers (order.settle_stalled).
+    lease = dt.timedelta(seconds=st.settings.finalize_lease_seconds)
     async with st.store.write() as repo:
-        if not await repo.update_order(order.id, only_from=("ready",), status="processing"):
+        if not await repo.update_order(order.id, only_from=("ready",), status="processing",
+                                       processing_until=st.gateway.clock.now() + lease):
             raise problems.order_not_ready("the order is being finalized already")
     try:
         outcome = await st.gateway.issuance.issue(IssuanceRequest(
@@ -102,16 +106,19 @@ async def finalize(request: web.Request) -> web.Response:
         problem = from_gateway_error(err)
         async with st.store.write() as repo:
             if err.kind in _RETRYABLE:
-                await repo.update_order(order.id, only_from=("processing",), status="ready")
+                await repo.update_order(order.id, only_from=("processing",), status="ready", processing_until=None)
             else:  # the policy said no for good: the order records why
                 await repo.update_order(order.id, only_from=("processing",), status="invalid",
-                                        error=problem.to_json())
+                                        error=problem.to_json(), processing_until=None)
         raise problem from None
     async with st.store.write() as repo:
         if isinstance(outcome, Issued):
-            await repo.update_order(order.id, only_from=("processing",), status="valid",
-                                    certificate_id=outcome.certificate.id)
+            # From "ready" too: had signing outlasted the lease, the order was put back, and this certificate is
+            # still the one the client asked for.
+            await repo.update_order(order.id, only_from=("processing", "ready"), status="valid",
+                                    certificate_id=outcome.certificate.id, processing_until=None)
         else:  # awaiting approval: the order stays processing and polling completes it (order.settle)
-            await repo.update_order(order.id, only_from=("processing",), request_id=outcome.request.id)
+            await repo.update_order(order.id, only_from=("processing",), request_id=outcome.request.id,
+                                    processing_until=None)
         order = await repo.order(order.id) or order
     return order_response(order, ctx)

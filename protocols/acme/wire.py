@@ -70,6 +70,11 @@ class AcmeUrls:
         return f"{self.base}/chall/{authz_id}/{type}"
 
 
+def actor_id(account_id: str) -> str:
+    """The core's requester id for an ACME account (what its certificate requests record)."""
+    return f"acme:{account_id}"
+
+
 @dataclass(frozen=True)
 class EndpointContext:
     """One ACME directory: the endpoint, its application and profile, as of at most _CONTEXT_TTL ago."""
@@ -94,7 +99,7 @@ class EndpointContext:
 
     def actor(self, account_id: str) -> Actor:
         """An ACME account as the core sees it: the endpoint itself authorises its accounts to issue and revoke."""
-        return Actor(id=f"acme:{account_id}", name=f"ACME account {account_id}",
+        return Actor(id=actor_id(account_id), name=f"ACME account {account_id}",
                      roles={self.application_id: Role.OPERATOR}, via="acme")
 
 
