@@ -12,14 +12,17 @@ import pytest
 from cryptography import x509
 from sqlalchemy import func, select
 
-from enrollment_gateway.domain import ProfileDefaults
+from enrollment_gateway.core.issuance import IssuanceRequest
+from enrollment_gateway.domain import EnrollmentMethod, ProfileDefaults
 from enrollment_gateway.storage.acme_tables import acme_accounts, acme_authorizations, acme_nonces, acme_orders
 from enrollment_gateway.storage.repositories.acme import AcmeAuthorization, AcmeStore
 from protocols.acme import identifiers as ids
 from protocols.acme import jws
+from protocols.acme import order as order_module
 from protocols.acme.messages import Identifier
+from protocols.acme.wire import ACME
 
-from acme_helpers import PUBLIC, b64
+from acme_helpers import PUBLIC, b64, make_csr
 
 # --- item 8: identifiers refused at newOrder (RFC 8555 §7.1.4) -------------------------------------------------
 
@@ -251,3 +254,73 @@ async def test_deactivated_account_gets_401_everywhere(world):
         assert (reply.status, reply.type) == (401, "unauthorized"), (url, reply.body)
     again = await acme.register()  # newAccount with the deactivated account's key
     assert (again.status, again.type) == (401, "unauthorized")
+
+
+# --- item 18: a finalize whose process died converges without the client (see also conformance) ----------------
+
+
+async def _ready_order(world, acme, name: str) -> tuple[str, dict]:
+    reply = await acme.new_order(name)
+    assert reply.status == 201, reply.body
+    await acme.authorize(reply.json, world.http01)
+    return reply.headers["Location"], await acme.poll(reply.headers["Location"], {"ready"})
+
+
+async def _as_left_by_a_killed_finalize(world, order_url: str, lease_left: dt.timedelta) -> str:
+    order_id = order_url.rsplit("/", 1)[1]
+    async with AcmeStore(world.gateway.db).write() as repo:
+        assert await repo.update_order(order_id, only_from=("ready",), status="processing",
+                                       processing_until=world.gateway.clock.now() + lease_left)
+    return order_id
+
+
+async def _sign_as_finalize_does(world, acme, order_id: str, name: str, actor=None) -> str:
+    """What finalize's core call commits before the process dies: the certificate, stamped with the order."""
+    st = world.http.server.app[ACME]
+    ctx = await st.context(world.endpoint)
+    account_id = acme.kid.rsplit("/", 1)[1]
+    outcome = await world.gateway.issuance.issue(IssuanceRequest(
+        actor=actor or ctx.actor(account_id), endpoint_id=world.endpoint, protocol=EnrollmentMethod.ACME,
+        csr=make_csr([name]), subject=[("CN", name)], sans=[("DNS", name)],
+        metadata={"acme_account": account_id, "acme_order": order_id}))
+    return outcome.certificate.id
+
+
+async def test_stalled_finalizations_converge(world):
+    acme = await _account(world)
+    st = world.http.server.app[ACME]
+    lapsed = -dt.timedelta(seconds=1)
+    # Killed after the certificate was committed: it is attached.
+    signed_url, _ = await _ready_order(world, acme, "signed.example.test")
+    signed_id = await _as_left_by_a_killed_finalize(world, signed_url, lapsed)
+    cert_id = await _sign_as_finalize_does(world, acme, signed_id, "signed.example.test")
+    # Killed before anything was committed: back to ready.
+    unsigned_url, unsigned = await _ready_order(world, acme, "unsigned.example.test")
+    await _as_left_by_a_killed_finalize(world, unsigned_url, lapsed)
+    # An admin's API certificate carrying the order's id in its metadata is not the account's: never attached.
+    forged_url, _ = await _ready_order(world, acme, "forged.example.test")
+    forged_id = await _as_left_by_a_killed_finalize(world, forged_url, lapsed)
+    await _sign_as_finalize_does(world, acme, forged_id, "forged.example.test", actor=world.admin)
+    # A finalize still inside its lease is alive, maybe on another instance: left alone.
+    live_url, _ = await _ready_order(world, acme, "live.example.test")
+    live_id = await _as_left_by_a_killed_finalize(world, live_url, dt.timedelta(hours=1))
+
+    assert await order_module.recover_stalled(st) == 3  # what start-up and housekeeping run, no client involved
+    async with AcmeStore(world.gateway.db).read() as repo:
+        states = {i: (await repo.order(i)) for i in (signed_id, forged_id, live_id)}
+    assert (states[signed_id].status, states[signed_id].certificate_id) == ("valid", cert_id)
+    assert (states[forged_id].status, states[forged_id].certificate_id) == ("ready", None)
+    assert states[live_id].status == "processing"
+    pem = (await acme.ok((await acme.ok(signed_url)).json["certificate"])).body.decode()
+    assert "signed.example.test" in str(x509.load_pem_x509_certificates(pem.encode())[0].subject)
+    # The order put back to ready takes a second finalize (it was orderNotReady for ever before).
+    assert (await acme.ok(unsigned_url)).json["status"] == "ready"
+    await acme.ok(unsigned["finalize"], {"csr": b64(make_csr(["unsigned.example.test"]))})
+    assert (await acme.poll(unsigned_url, {"valid"}))["certificate"]
+
+
+async def test_a_poll_settles_a_stalled_finalization_too(sqlite_world):
+    acme = await _account(sqlite_world)
+    url, _ = await _ready_order(sqlite_world, acme, "polled.example.test")
+    await _as_left_by_a_killed_finalize(sqlite_world, url, -dt.timedelta(seconds=1))
+    assert (await acme.ok(url)).json["status"] == "ready"
