@@ -324,3 +324,11 @@ async def test_a_poll_settles_a_stalled_finalization_too(sqlite_world):
     url, _ = await _ready_order(sqlite_world, acme, "polled.example.test")
     await _as_left_by_a_killed_finalize(sqlite_world, url, -dt.timedelta(seconds=1))
     assert (await acme.ok(url)).json["status"] == "ready"
+
+
+@pytest.mark.parametrize("cursor", ["99999999999999999999", "-1", "1e3", "%D9%A3", "1_0", "", "2147483648"])
+async def test_orders_list_cursor_out_of_range_is_malformed(world, cursor):
+    acme = await _account(world)
+    orders_url = (await acme.ok(acme.kid)).json["orders"]
+    reply = await acme.post(f"{orders_url}?cursor={cursor}")
+    assert (reply.status, reply.type) == (400, "malformed"), reply.body
