@@ -348,7 +348,7 @@ async def test_kill_9_mid_finalize_every_order_converges_after_restart(env):
                    "EG_ACME__HTTP01_PORT": str(env["http01_port"]),
                    "EG_ACME__DNS_RESOLVERS": f"127.0.0.1:{env['cts'].dns}",
                    # Longer than the test takes from finalize to kill, so nothing settles them before the kill.
-                   "EG_ACME__FINALIZE_LEASE_SECONDS": "8"}
+                   "EG_ACME__FINALIZE_LEASE_SECONDS": "15"}
     first = GatewayProcess(data_dir, free_port(), free_port(), env=gateway_env)
     control = second = None
     try:
