@@ -35,13 +35,14 @@ def dns_name_problem(value: str) -> str | None:
     """Why `value` (already lower-cased) is not a well-formed DNS identifier, or None if it is."""
     if value.endswith("."):
         return "a DNS identifier must not end with a dot"
+    wildcard = value.startswith("*.")
+    base = value[2:] if wildcard else value
     if not value.isascii():
         try:
-            a_label = idna.encode(value, uts46=True).decode("ascii")
+            a_label = ("*." if wildcard else "") + idna.encode(base, uts46=True).decode("ascii")
         except (idna.IDNAError, UnicodeError, ValueError):
             return "contains characters outside letters, digits and hyphens, and is no valid IDN"
         return f"internationalized names must be sent as A-labels (RFC 8555 §7.1.4): {a_label!r}"
-    base = value[2:] if value.startswith("*.") else value
     if "*" in base:
         return "a wildcard must be the whole leftmost label ('*.example.com'), and only one"
     if len(value) > MAX_NAME:

@@ -30,6 +30,7 @@ from acme_helpers import PUBLIC, b64, make_csr
 @pytest.mark.parametrize("value, why", [
     ("bücher.example.test", "xn--bcher-kva.example.test"),  # a U-label: the A-label is named for the client
     ("BÜCHER.example.test", "A-labels"),  # upper-case U-label too
+    ("*.bücher.example.test", "'*.xn--bcher-kva.example.test'"),  # a wildcard's A-label keeps its wildcard
     ("-lead.example.test", "hyphen"),  # leading hyphen (RFC 1035 §2.3.1)
     ("trail-.example.test", "hyphen"),  # trailing hyphen
     ("a_b.example.test", "letters, digits and hyphens"),  # underscore is not LDH
