@@ -8,6 +8,7 @@ import ipaddress
 
 from aiohttp import web
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
@@ -58,11 +59,19 @@ def check_csr(der: bytes, signed: Signed, identifiers: tuple[tuple[str, str], ..
     """Everything the ACME layer owns about a CSR; returns its CN. The core judges the rest (key, policy)."""
     try:
         csr = x509.load_der_x509_csr(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         raise problems.bad_csr("the CSR is not a DER PKCS#10 request") from None
-    if not csr.is_signature_valid:
+    try:
+        # cryptography parses lazily: a corrupt or unknown key, curve or name surfaces only when it is read.
+        signature_valid = csr.is_signature_valid
+        csr_key = _spki(csr.public_key())
+        found, cn = csr_identifiers(csr)
+    except problems.AcmeProblem:
+        raise
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        raise problems.bad_csr("the CSR's public key, subject or extensions cannot be read") from None
+    if not signature_valid:
         raise problems.bad_csr("the CSR's signature does not verify")
-    found, cn = csr_identifiers(csr)
     wanted = set(identifiers)
     if found != wanted:
         extra = ", ".join(sorted(v for _, v in found - wanted))
@@ -70,10 +79,6 @@ def check_csr(der: bytes, signed: Signed, identifiers: tuple[tuple[str, str], ..
         raise problems.bad_csr("the CSR's identifiers differ from the order's"
                                + (f"; not in the order: {extra}" if extra else "")
                                + (f"; missing: {missing}" if missing else ""))
-    try:
-        csr_key = _spki(csr.public_key())
-    except (ValueError, TypeError):
-        raise problems.bad_csr("the CSR's public key is not supported") from None
     if csr_key == _spki(jws._raw_key(jws.stored_jwk(signed.require_account().jwk))):
         raise problems.bad_csr("the certificate key must differ from the account key")
     return cn

@@ -4,7 +4,8 @@ Every example is one POST to the in-process gateway: a mutated flattened JWS (ra
 a protected header with one member replaced by hostile JSON (deep nesting, lone surrogates, huge integers, wrong
 types) and then properly signed, or a properly signed hostile payload. Each must get an ACME problem document with
 a 4xx status and leave accounts, orders, authorizations and nonces as they were (a request that passes the
-signature may spend its own nonce, and only that).
+signature may spend its own nonce, and only that). A finalize with a mutated CSR gets a 4xx, issues nothing and
+never leaves its order `processing`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from enrollment_gateway.storage.acme_tables import acme_accounts, acme_authorizations, acme_nonces, acme_orders
+from enrollment_gateway.storage.tables import certificates
 from protocols.acme import identifiers as ids
 from protocols.acme import jws
 
-from acme_helpers import JOSE, b64
+from acme_helpers import JOSE, b64, ec_key, make_csr
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=False,
                 # One world per test, reused by every example: the state is compared around each request instead.
@@ -215,3 +217,60 @@ async def test_fuzz_payloads(sqlite_world, data):
                               "kid": json.dumps(acme.kid)})
     body = json.dumps(_sign(acme.key, protected, payload.encode("utf-8", "surrogatepass"))).encode()
     await _check(world, acme, url, body, may_spend_nonce=True)
+
+
+# --- 4. the CSR inside a properly signed finalize ------------------------------------------------------------------
+
+
+@st.composite
+def mutated_csrs(draw, valid: bytes) -> bytes:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(min_size=1, max_size=300))
+    data = bytearray(valid)
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(["set", "del", "ins"]))
+        if op == "set":
+            data[at] = draw(st.integers(0, 255))
+        elif op == "del":
+            del data[at]
+        else:
+            data.insert(at, draw(st.integers(0, 255)))
+    assume(bytes(data) != valid)
+    return bytes(data)
+
+
+@FUZZ
+@given(data=st.data())
+async def test_fuzz_finalize_csr(sqlite_world, data):
+    """Before the fix 5% of one-byte changes to a CSR (a corrupt key, an unknown curve, a bad version) were a 500."""
+    world = sqlite_world
+    name = "csr-fuzz.example.test"
+    if not hasattr(world, "csr_fuzz"):
+        acme, _ = await _setup(world)
+        reply = await acme.new_order(name)
+        await acme.authorize(reply.json, world.http01)
+        world.csr_fuzz = [acme, make_csr([name], ec_key())]
+    acme, valid = world.csr_fuzz
+    reply = await acme.new_order(name)  # the valid authorization is reused: ready at once
+    assert reply.json["status"] == "ready", reply.json
+    order_url, finalize_url = reply.headers["Location"], reply.json["finalize"]
+    certificates_before = await _count_certificates(world)
+    csr = data.draw(mutated_csrs(valid))
+    body = json.dumps(acme.sign(finalize_url, {"csr": b64(csr)}, await acme.nonce())).encode()
+    await _check_finalize(world, acme, finalize_url, body)
+    assert (await acme.ok(order_url)).json["status"] in ("ready", "invalid")  # never stuck in processing
+    assert await _count_certificates(world) == certificates_before
+
+
+async def _count_certificates(world) -> int:
+    async with world.gateway.db.transaction(readonly=True) as tx:
+        return int((await tx.connection.execute(select(func.count()).select_from(certificates))).scalar())
+
+
+async def _check_finalize(world, acme, url: str, body: bytes) -> None:
+    r = await acme.http.post(acme.path(url), data=body, headers={"Content-Type": JOSE})
+    text = await r.read()
+    assert 400 <= r.status < 500, (r.status, text[:300])
+    problem = json.loads(text)
+    assert problem["type"].startswith("urn:ietf:params:acme:error:") and problem["status"] == r.status
