@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -269,8 +271,36 @@ async def _count_certificates(world) -> int:
 
 
 async def _check_finalize(world, acme, url: str, body: bytes) -> None:
+    """A 4xx problem document (finalize and revokeCert may spend the request's nonce, and change what is checked)."""
     r = await acme.http.post(acme.path(url), data=body, headers={"Content-Type": JOSE})
     text = await r.read()
     assert 400 <= r.status < 500, (r.status, text[:300])
     problem = json.loads(text)
     assert problem["type"].startswith("urn:ietf:params:acme:error:") and problem["status"] == r.status
+
+
+# --- 5. the certificate inside a properly signed revokeCert ---------------------------------------------------------
+
+
+@FUZZ
+@given(data=st.data())
+async def test_fuzz_revoke_cert(sqlite_world, data):
+    """A changed byte in the certificate (a version of 7 was a 500 before the fix) never revokes anything."""
+    world = sqlite_world
+    if not hasattr(world, "revoke_fuzz"):
+        acme, _ = await _setup(world)
+        _, _, pem = await acme.issue("revoke-fuzz.example.test", http01=world.http01)
+        world.revoke_fuzz = [acme, x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)]
+    acme, valid = world.revoke_fuzz
+    der = data.draw(mutated_csrs(valid))  # the same mutations: bytes changed, dropped, added, or random bytes
+    url = acme.directory["revokeCert"]
+    before = await _count_revoked(world)
+    body = json.dumps(acme.sign(url, {"certificate": b64(der)}, await acme.nonce())).encode()
+    await _check_finalize(world, acme, url, body)
+    assert await _count_revoked(world) == before
+
+
+async def _count_revoked(world) -> int:
+    async with world.gateway.db.transaction(readonly=True) as tx:
+        query = select(func.count()).select_from(certificates).where(certificates.c.revoked_at.is_not(None))
+        return int((await tx.connection.execute(query)).scalar())

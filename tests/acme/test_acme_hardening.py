@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
 from enrollment_gateway.core.issuance import IssuanceRequest
@@ -332,4 +333,15 @@ async def test_orders_list_cursor_out_of_range_is_malformed(world, cursor):
     acme = await _account(world)
     orders_url = (await acme.ok(acme.kid)).json["orders"]
     reply = await acme.post(f"{orders_url}?cursor={cursor}")
+    assert (reply.status, reply.type) == (400, "malformed"), reply.body
+
+
+async def test_revoke_cert_with_an_unknown_certificate_version_is_malformed(sqlite_world):
+    """cryptography raises InvalidVersion (no ValueError) for a version outside v1–v3: that was a 500."""
+    acme = await _account(sqlite_world)
+    _, _, pem = await acme.issue("version.example.test", http01=sqlite_world.http01)
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+    v3 = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2, the version field of the real certificate
+    assert der.count(v3) == 1
+    reply = await acme.post(acme.directory["revokeCert"], {"certificate": b64(der.replace(v3, v3[:-1] + b"\x07"))})
     assert (reply.status, reply.type) == (400, "malformed"), reply.body
