@@ -65,6 +65,7 @@ class AcmeSettings:
     terms_of_service: str = ""
     website: str = ""
     caa_identities: tuple[str, ...] = ()
+    finalize_lease_seconds: float = 60.0  # longer than any signing takes; see protocols/acme/finalize.py
 
 
 @dataclass(frozen=True)
