@@ -22,11 +22,13 @@ from sqlalchemy import inspect, text
 from enrollment_gateway.config import load_config
 from enrollment_gateway.core.gateway import Gateway
 from protocols.api import create_api_app
+from protocols.api.openapi import build_document
 
-from api_helpers import MAX_BODY, Api, Pki, make_app, make_profile
+from api_helpers import MAX_BODY, Api, Pki, check_against_document, make_app, make_profile
 
 # Tables a refused request may still write: the audit trail records refusals on purpose.
 MAY_CHANGE = {"audit_events", "alembic_version"}
+DOCUMENT = build_document()  # every answer, refusal or not, must be one the OpenAPI document lists
 EXAMPLES = 25  # per route and engine: ~1,300 mutated requests a run, a few seconds each route
 
 
@@ -234,6 +236,7 @@ async def check(api: Api, gateway: Gateway, method: str, path: str, raw: bytes) 
     before = await snapshot(gateway)
     reply = await api.call(method, path, raw=raw, content_type="application/json")
     assert reply.status < 500, (method, path, raw[:300], reply)
+    check_against_document(DOCUMENT, method, path, reply)
     if reply.status >= 400:
         assert reply.headers["Content-Type"].startswith("application/problem+json"), reply
         problem = reply.json
@@ -295,6 +298,7 @@ async def test_hostile_json_is_400_on_every_route(api: Api, gateway, target, rou
         reply = await api.call(method, path, raw=raw, content_type="application/json")
         assert reply.status == 400, (raw[:200], reply)
         assert reply.headers["Content-Type"].startswith("application/problem+json"), reply
+        check_against_document(DOCUMENT, method, path, reply)
         assert await snapshot(gateway) == before
 
 
@@ -316,6 +320,7 @@ async def test_odd_bytes_in_query_and_path_are_4xx(api: Api, gateway, pki: Pki) 
                 value = f"k={odd}" if name == "metadata" else odd
                 reply = await api.call("GET", f"{route}?{name}={value}")
                 assert reply.status < 500, (route, name, odd, reply)
+                check_against_document(DOCUMENT, "GET", route, reply)
                 if reply.status >= 400:
                     assert reply.headers["Content-Type"].startswith("application/problem+json"), reply
         reply = await api.call("GET", f"{route}?%00=1")
