@@ -9,6 +9,7 @@ by design). Runs on SQLite and PostgreSQL: the two refuse different bytes (Postg
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -333,6 +334,29 @@ async def test_odd_bytes_in_query_and_path_are_4xx(api: Api, gateway, pki: Pki) 
             # 404; or 405 where ".." folds the path onto another route (/endpoints/../certificates)
             assert reply.status in (404, 405), (template, piece, reply)
             assert reply.headers["Content-Type"].startswith("application/problem+json"), (template, piece, reply)
+
+
+@pytest.mark.parametrize("header", [
+    b"Authorization: Bearer egt_\xff\xfe",  # not UTF-8: aiohttp hands it over as lone surrogates
+    b"Authorization: Bearer \xed\xa0\x80",  # a UTF-8-encoded surrogate
+    b"Authorization: Bearer egt_\xc3\xa9",  # valid UTF-8, just not a token of ours
+    b"Authorization: \xff\xfe egt_x",
+])
+async def test_odd_bytes_in_the_token_are_401(api: Api, header: bytes) -> None:
+    """Raw header bytes no HTTP client library would send: 401 problem, audited, never 500."""
+    failed = len((await api.ok("GET", "/audit", params={"action": "auth.failed"}))["items"])
+    reader, writer = await asyncio.open_connection(api.client.host, api.client.port)
+    try:
+        writer.write(b"GET /api/v1/applications HTTP/1.1\r\nHost: gateway\r\n" + header +
+                     b"\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 "), answer[:300]
+    assert b"application/problem+json" in head and json.loads(body)["status"] == 401
+    assert len((await api.ok("GET", "/audit", params={"action": "auth.failed"}))["items"]) == failed + 1
 
 
 def test_every_body_route_is_fuzzed() -> None:
