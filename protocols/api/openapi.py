@@ -388,8 +388,8 @@ def _content(spec: Any) -> dict[str, Any]:
 
 
 # Bodies a route reads with allow_empty: the client may send none at all.
-OPTIONAL_BODIES = {("post", "/certificates/{id}/revoke"), ("post", "/cas/{id}/revoke"), ("post", "/requests/{id}/reject"),
-                   ("post", "/applications/{id}/endpoints/{endpoint_id}/acme-eab-keys")}
+OPTIONAL_BODIES = {("post", "/certificates/{id}/revoke"), ("post", "/cas/{id}/revoke"),
+                   ("post", "/requests/{id}/reject"), ("post", "/applications/{id}/endpoints/{endpoint_id}/acme-eab-keys")}
 # Content refusals (422) beyond what every operation of its kind can answer (see _problems).
 UNPROCESSABLE = {("post", "/endpoints/{endpoint_id}/certificates"), ("post", "/requests/{id}/approve"),
                  ("post", "/cas"), ("post", "/cas/{id}/certificate")}

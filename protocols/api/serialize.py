@@ -14,9 +14,8 @@ from cryptography import x509
 from enrollment_gateway.core.applications import IssuedToken
 from enrollment_gateway.core.urls import UrlBuilder
 from enrollment_gateway.domain import (
-    Application, AuditEvent, Certificate, CertificateAuthority, CertificateRequest, Endpoint, EnrollmentMethod, Identity,
-    Membership,
-    Policy, Profile, ProfileDefaults,
+    Application, AuditEvent, Certificate, CertificateAuthority, CertificateRequest, Endpoint, EnrollmentMethod,
+    Identity, Membership, Policy, Profile, ProfileDefaults,
 )
 from enrollment_gateway.policy import format_duration
 
