@@ -4,7 +4,11 @@ Each POST/PUT/PATCH route starts from a body it accepts; hypothesis then mutates
 nesting, integers past int64, lone surrogates and NULs in values and member names, unknown fields, huge strings,
 bodies that are not objects or not UTF-8). Whatever comes in, the answer is never a 5xx; a refusal is an
 application/problem+json document and leaves every table as it was (the audit trail excepted: refusals are audited
-by design). Runs on SQLite and PostgreSQL: the two refuse different bytes (PostgreSQL has no NUL in text).
+by design). Runs on SQLite and PostgreSQL: PostgreSQL text cannot hold NUL, which SQLite stored without a word,
+so a refusal that only one engine makes shows up here.
+
+Beside the property, deterministic cases pin items 14 and 15 on every body route (each string field in turn), and
+odd bytes in query parameters, path pieces and the bearer token.
 """
 
 from __future__ import annotations
