@@ -124,7 +124,7 @@ async def _run_admin(args: argparse.Namespace, config: Config) -> int:
                 for ep in await gateway.applications.endpoints(SYSTEM_ACTOR, app.id):
                     profile = await gateway.catalog.get_profile(ep.profile_id)
                     print(json.dumps({"application": app.name, "profile": profile.name, "endpoint": ep.id,
-                                      **gateway.urls.endpoint_urls(ep.id)}))
+                                      **gateway.urls.endpoint_urls(ep.id, profile)}))
         return 0
     finally:
         await gateway.close()

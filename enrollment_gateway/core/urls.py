@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..domain import EnrollmentMethod, Profile
+
 
 @dataclass(frozen=True)
 class UrlBuilder:
@@ -31,10 +33,17 @@ class UrlBuilder:
     def api_issue(self, endpoint_id: str) -> str:
         return f"{self.https_base}/api/v1/endpoints/{endpoint_id}/certificates"
 
-    def endpoint_urls(self, endpoint_id: str) -> dict[str, str]:
-        return {
-            "api": self.api_issue(endpoint_id),
-            "acme_directory": self.acme_directory(endpoint_id),
-            "est": self.est_base(endpoint_id),
-            "scep": self.scep(endpoint_id),
+    def endpoint_urls(self, endpoint_id: str, profile: Profile | None) -> dict[str, str]:
+        """The URL of each enrollment method the endpoint's profile enables, and of no other (issue 7, item 25).
+
+        `profile` None (it was deleted under the endpoint): no method is enabled, so no URL.
+        """
+        urls = {
+            EnrollmentMethod.API: ("api", self.api_issue),
+            EnrollmentMethod.ACME: ("acme_directory", self.acme_directory),
+            EnrollmentMethod.EST: ("est", self.est_base),
+            EnrollmentMethod.SCEP: ("scep", self.scep),
         }
+        if profile is None:
+            return {}
+        return {key: build(endpoint_id) for method, (key, build) in urls.items() if profile.enabled(method)}

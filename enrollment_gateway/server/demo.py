@@ -88,8 +88,8 @@ async def _create(gateway: Gateway) -> dict[str, Any]:
         "root_ca_id": root.id,
         "issuing_ca_id": issuing.id,
         "endpoints": {
-            "tls-server": {"id": tls_ep.id, **urls.endpoint_urls(tls_ep.id)},
-            "device": {"id": device_ep.id, **urls.endpoint_urls(device_ep.id)},
+            "tls-server": {"id": tls_ep.id, **urls.endpoint_urls(tls_ep.id, tls)},
+            "device": {"id": device_ep.id, **urls.endpoint_urls(device_ep.id, device)},
         },
         "issue_url": urls.api_issue(tls_ep.id),
         "ocsp_url": urls.ocsp(issuing.id),

@@ -84,7 +84,24 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> "Body
         raise malformed(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise malformed("the request body must be a JSON object")
+    refuse_nul(data, "the request body")
     return Body(data)
+
+
+def refuse_nul(value: Any, where: str) -> None:
+    """400 for U+0000 in any string or member name: PostgreSQL text cannot hold it, and no name, metadata value or
+    pattern we store means anything with it. Refused on every engine, so SQLite and PostgreSQL answer alike."""
+    stack = [value]
+    while stack:  # iterative: bounded_json already capped the depth, but this walk needs no stack of its own
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise malformed(f"{where} holds a NUL character (U+0000), which no field accepts")
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _reject_constant(name: str) -> Any:
@@ -254,9 +271,11 @@ class Query:
     """Query parameters, typed; unknown parameters are refused like unknown body fields."""
 
     def __init__(self, query: MultiMapping[str], *allowed: str) -> None:
-        for key in query:
+        for key, value in query.items():
             if key not in allowed:
                 raise malformed(f"unknown query parameter '{key}' (expected: {', '.join(allowed) or 'none'})")
+            if "\x00" in value:
+                raise malformed(f"query parameter '{key}': holds a NUL character (U+0000)")
         self._q = query
 
     def str(self, key: str) -> str | None:
