@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ..config import StartupError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ..config import Config, StartupError
 from ..crypto.kek import KeyEncryptionKey
 from ..domain import SYSTEM_ACTOR, IdentityKind
 from ..errors import GatewayError
@@ -14,6 +17,13 @@ from ..storage.gateway_state import state_of
 from .applications import IssuedToken
 from .authorities import _ca_aad  # the binding of a CA's wrapped key to its row
 from .clock import Clock
+from .urls import stamped_http_bases
+
+try:
+    from asyncpg import PostgresError as _PostgresError
+except ImportError:  # pragma: no cover - asyncpg is a dependency; SQLite-only installs still start
+    class _PostgresError(Exception):
+        pass
 
 if TYPE_CHECKING:
     from ..storage import Database
@@ -41,15 +51,19 @@ async def verify_kek(db: Database, kek: KeyEncryptionKey, clock: Clock, where: s
     """Refuse to start, before writing any key, if `kek` is not the key this database's keys are wrapped with.
 
     The first instance stores a check value wrapped under its key; every later one must unwrap it. A database
-    from before the check existed is judged by its oldest CA key instead. `where` names the key's source for the
+    from before the check existed is judged by its oldest wrapped CA key first, so an upgrade started with the
+    wrong key cannot make its key the reference. `where` names the key's source for the
     message.
     """
     async with db.transaction(readonly=True) as tx:
         check = await state_of(tx).get(KEK_CHECK)
         oldest = None
         if check is None:
-            cas = sorted(await tx.cas.list(), key=lambda ca: (ca.created_at, ca.id))
-            oldest = (cas[0].id, await tx.cas.key_blob(cas[0].id)) if cas else None
+            for ca in sorted(await tx.cas.list(), key=lambda ca: (ca.created_at, ca.id)):
+                blob = await tx.cas.key_blob(ca.id)
+                if blob is not None and KeyEncryptionKey.is_wrapped(blob):  # rows made by hand judge nothing
+                    oldest = (ca.id, blob)
+                    break
     if check is None:
         if oldest is not None:
             _unwrap_or_refuse(kek, oldest[1], _ca_aad(oldest[0]), where)
@@ -69,3 +83,47 @@ def _unwrap_or_refuse(kek: KeyEncryptionKey, blob: bytes, aad: bytes, where: str
             f"the key-encryption key from {where} is not the one this database's private keys are wrapped with; "
             "nothing was written. Give every instance on one database the same key: copy the first instance's "
             "kek.key, or set storage.kek (EG_STORAGE__KEK) to its contents") from None
+
+
+async def open_gateway(config: Config) -> Gateway:
+    """`Gateway.open` for the command line: a database or key that cannot be opened is a StartupError whose
+    one-line message says which and why (never a traceback)."""
+    from .gateway import Gateway
+
+    try:
+        return await Gateway.open(config)
+    except StartupError:
+        raise
+    except (SQLAlchemyError, OSError, ValueError, _PostgresError) as exc:
+        raise StartupError(f"cannot open the database {_safe_url(config.database_url)}: {_reason(exc)}") from None
+
+
+async def check_stamped_urls(gateway: Gateway) -> str | None:
+    """Refuse (StartupError) when CA certificates already send relying parties to another plain-HTTP base than
+    this process would serve, e.g. a CA made by `create-ca` with other ports. An explicit
+    `server.public_http_url` is the operator's word: then the answer is a warning to print instead."""
+    stale = stamped_http_bases(await gateway.authorities.list(), gateway.urls)
+    if not stale:
+        return None
+    name, base = sorted(stale.items())[0]
+    more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+    message = (f"CA {name!r}{more} has CRL/OCSP/CA-issuer URLs under {base} but this gateway publishes them at "
+               f"{gateway.urls.http_base}")
+    if gateway.config.server.public_http_url:
+        return f"warning: {message}; relying parties following that CA's URLs will not reach this gateway"
+    raise StartupError(f"{message}: start with the same --host/--http-port as before, or set "
+                       f"server.public_http_url (EG_SERVER__PUBLIC_HTTP_URL) to the URL that reaches this listener")
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, first line only, without SQLAlchemy's wrapping."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return text.removeprefix("(").strip()

@@ -1,8 +1,17 @@
-"""Every public URL the gateway hands out, built in one place from the configured base URLs."""
+"""Every public URL the gateway hands out, built in one place from the configured base URLs.
+
+The bases come from `Config.public_https_url` / `public_http_url` only (explicit, or derived from the listen
+address and ports). `stamped_http_bases` tells when CA certificates made earlier carry another base.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
+
+from cryptography import x509
+
+from ..domain import CertificateAuthority
 
 
 @dataclass(frozen=True)
@@ -38,3 +47,38 @@ class UrlBuilder:
             "est": self.est_base(endpoint_id),
             "scep": self.scep(endpoint_id),
         }
+
+
+def stamped_http_bases(cas: Iterable[CertificateAuthority], urls: UrlBuilder) -> dict[str, str]:
+    """CA name → the plain-HTTP base its certificate sends relying parties to, for every CA the gateway signed
+    whose certificate's CRL/OCSP/CA-issuer URLs are not the ones `urls` would stamp (and serve) now."""
+    out: dict[str, str] = {}
+    for ca in cas:
+        if not ca.parent_id or not ca.certificate_pem:
+            continue  # roots and external CAs carry no URLs of ours
+        cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        ours = {urls.crl(ca.parent_id): f"/crl/{ca.parent_id}.crl", urls.ocsp(ca.parent_id): f"/ocsp/{ca.parent_id}",
+                urls.ca_certificate(ca.parent_id): f"/ca/{ca.parent_id}.crt"}
+        for url in _http_urls(cert):
+            if url in ours:
+                continue
+            suffix = next((s for s in ours.values() if url.endswith(s)), None)
+            if suffix is not None:
+                out[ca.name] = url[: -len(suffix)]
+                break
+    return out
+
+
+def _http_urls(cert: x509.Certificate) -> list[str]:
+    found: list[str] = []
+    for ext_class in (x509.CRLDistributionPoints, x509.AuthorityInformationAccess):
+        try:
+            ext = cert.extensions.get_extension_for_class(ext_class).value
+        except x509.ExtensionNotFound:
+            continue
+        if ext_class is x509.CRLDistributionPoints:
+            names = [n for dp in ext for n in (dp.full_name or ())]
+        else:
+            names = [d.access_location for d in ext]
+        found += [n.value for n in names if isinstance(n, x509.UniformResourceIdentifier)]
+    return found
