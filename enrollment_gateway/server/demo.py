@@ -50,13 +50,14 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
 
 
 def _urls(gateway: Gateway, state: dict[str, Any]) -> dict[str, Any]:
-    """The URL fields of `state` as this instance publishes them (instances may differ in host and ports)."""
+    """The URL fields of `state` as this instance publishes them (instances may differ in host and ports), and the
+    port it validates http-01 on (what a loopback ACME client must listen on)."""
     urls = gateway.urls
     endpoints = {name: {**ep, **urls.endpoint_urls(ep["id"])} for name, ep in state["endpoints"].items()}
     tls_id = endpoints["tls-server"]["id"]
     return {"api_url": f"{urls.https_base}/api/v1", "endpoints": endpoints, "issue_url": urls.api_issue(tls_id),
             "acme_directory": urls.acme_directory(tls_id), "ocsp_url": urls.ocsp(state["issuing_ca_id"]),
-            "crl_url": urls.crl(state["issuing_ca_id"])}
+            "crl_url": urls.crl(state["issuing_ca_id"]), "acme_http01_port": gateway.config.acme.http01_port}
 
 
 async def _stored(gateway: Gateway) -> dict[str, Any]:
