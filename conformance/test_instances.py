@@ -79,13 +79,6 @@ def _run(coro):
     return asyncio.run(coro)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def shared_db(request, tmp_path):
-    db = SharedDatabase(request.param, tmp_path)
-    yield db
-    db.drop()
-
-
 def _instance(tmp_path: Path, name: str, env: dict[str, str], ports: tuple[int, int] | None = None,
               **kw) -> GatewayProcess:
     data_dir = tmp_path / name / "data"
@@ -116,14 +109,25 @@ def _one_demo(db: SharedDatabase) -> None:
             counts["endpoints"], counts["acme_eab_keys"]) == (2, 2, 2, 1, 2, 1), counts
 
 
-def test_demo_set_up_once_by_concurrent_and_later_instances(tmp_path, shared_db):
+@pytest.mark.parametrize("engine, layout", [
+    ("sqlite", "one data_dir"),  # `serve --demo --data-dir D` typed three times: the database and kek.key in D
+    ("sqlite", "data_dir each"),  # one database file named by storage.database_url
+    pytest.param("postgresql", "data_dir each", marks=pytest.mark.postgres),
+])
+def test_demo_set_up_once_by_concurrent_and_later_instances(tmp_path, engine, layout):
+    shared_db = SharedDatabase(engine, tmp_path)
     # Instances behind one load balancer share the key and the public URLs; here the first one's addresses.
-    kek = base64.b64encode(os.urandom(32)).decode()
     first_ports = (free_port(), free_port())
-    env = {"EG_STORAGE__DATABASE_URL": shared_db.url, "EG_STORAGE__KEK": kek,
-           "EG_SERVER__PUBLIC_HTTPS_URL": f"https://127.0.0.1:{first_ports[0]}",
+    env = {"EG_SERVER__PUBLIC_HTTPS_URL": f"https://127.0.0.1:{first_ports[0]}",
            "EG_SERVER__PUBLIC_HTTP_URL": f"http://127.0.0.1:{first_ports[1]}"}
-    gws = [_instance(tmp_path, f"gw{i}", env, first_ports if i == 0 else None) for i in range(3)]
+    if layout == "one data_dir":
+        shared_db.path = tmp_path / "gw" / "data" / "gateway.db"
+        names = ["gw"] * 3
+    else:
+        env.update({"EG_STORAGE__DATABASE_URL": shared_db.url,
+                    "EG_STORAGE__KEK": base64.b64encode(os.urandom(32)).decode()})
+        names = ["gw0", "gw1", "gw2"]
+    gws = [_instance(tmp_path, names[i], env, first_ports if i == 0 else None) for i in range(3)]
     try:
         for gw in gws:  # three at once
             gw.launch()
@@ -136,13 +140,15 @@ def test_demo_set_up_once_by_concurrent_and_later_instances(tmp_path, shared_db)
             assert _issue(gw, f"i{i}.example.test") == 201
         # A later start (a restart of the first instance) reuses it too.
         gws[0].stop()
-        gws[0] = _instance(tmp_path, "gw0", env, first_ports).start(120)
+        gws[0] = _instance(tmp_path, names[0], env, first_ports).start(120)
         _one_demo(shared_db)
         assert gws[0].demo["admin_token"] in tokens
         assert _issue(gws[0], "again.example.test") == 201
     finally:
-        for gw in gws:
-            assert gw.stop() in (0, None), gw.output()
+        stopped = [(gw.stop(), gw) for gw in gws]
+        shared_db.drop()
+    for rc, gw in stopped:
+        assert rc in (0, None), gw.output()  # SIGTERM: a clean exit
 
 
 @pytest.mark.postgres

@@ -49,6 +49,8 @@ async def _serve(config: Config, gateway, demo: bool) -> None:
         try:
             warning = await check_stamped_urls(gateway)
             info = await ensure_demo(gateway) if demo else None
+            if demo:  # another instance may have made the demo's CAs meanwhile: they must agree with us too
+                warning = await check_stamped_urls(gateway)
             ssl_ctx, trust_path = await _listener_tls(gateway, info)
             runner = app_runner(create_app(config, gateway=gateway), idle_timeout=config.server.idle_timeout_seconds,
                                 shutdown_timeout=config.server.shutdown_timeout_seconds)
