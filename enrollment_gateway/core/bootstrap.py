@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from asyncpg import PostgresError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -18,12 +19,6 @@ from .applications import IssuedToken
 from .authorities import _ca_aad  # the binding of a CA's wrapped key to its row
 from .clock import Clock
 from .urls import stamped_http_bases
-
-try:
-    from asyncpg import PostgresError as _PostgresError
-except ImportError:  # pragma: no cover - asyncpg is a dependency; SQLite-only installs still start
-    class _PostgresError(Exception):
-        pass
 
 if TYPE_CHECKING:
     from ..storage import Database
@@ -52,8 +47,7 @@ async def verify_kek(db: Database, kek: KeyEncryptionKey, clock: Clock, where: s
 
     The first instance stores a check value wrapped under its key; every later one must unwrap it. A database
     from before the check existed is judged by its oldest wrapped CA key first, so an upgrade started with the
-    wrong key cannot make its key the reference. `where` names the key's source for the
-    message.
+    wrong key cannot make its key the reference. `where` names the key's source for the message.
     """
     async with db.transaction(readonly=True) as tx:
         check = await state_of(tx).get(KEK_CHECK)
@@ -94,7 +88,7 @@ async def open_gateway(config: Config) -> Gateway:
         return await Gateway.open(config)
     except StartupError:
         raise
-    except (SQLAlchemyError, OSError, ValueError, _PostgresError) as exc:
+    except (SQLAlchemyError, OSError, ValueError, PostgresError) as exc:
         raise StartupError(f"cannot open the database {_safe_url(config.database_url)}: {_reason(exc)}") from None
 
 
