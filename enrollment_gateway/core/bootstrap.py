@@ -119,5 +119,5 @@ def _safe_url(url: str) -> str:
 def _reason(exc: BaseException) -> str:
     """The driver's own words, first line only, without SQLAlchemy's wrapping."""
     inner = getattr(exc, "orig", None) or exc
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
-    return text.removeprefix("(").strip()
+    lines = str(inner).strip().splitlines()
+    return lines[0] if lines else type(inner).__name__
