@@ -15,6 +15,7 @@ from ..crypto.kek import KeyEncryptionKey
 from ..domain import SYSTEM_ACTOR, IdentityKind
 from ..errors import GatewayError
 from ..storage.gateway_state import state_of
+from ..storage.repositories import CertificateFilter
 from .applications import IssuedToken
 from .authorities import _ca_aad  # the binding of a CA's wrapped key to its row
 from .clock import Clock
@@ -93,15 +94,21 @@ async def open_gateway(config: Config) -> Gateway:
 
 
 async def check_stamped_urls(gateway: Gateway) -> str | None:
-    """Refuse (StartupError) when CA certificates already send relying parties to another plain-HTTP base than
-    this process would serve, e.g. a CA made by `create-ca` with other ports. An explicit
+    """Refuse (StartupError) when certificates already send relying parties to another plain-HTTP base than
+    this process would serve, e.g. a CA made by `create-ca`, or leaves issued by a `serve`, with other ports. An explicit
     `server.public_http_url` is the operator's word: then the answer is a warning to print instead."""
-    stale = stamped_http_bases(await gateway.authorities.list(), gateway.urls)
+    # CAs the gateway signed, and the newest certificate it issued (a root's leaves carry the URLs too).
+    issued = [(f"CA {ca.name!r}", ca.parent_id, ca.certificate_pem) for ca in await gateway.authorities.list()
+              if ca.parent_id and ca.certificate_pem]
+    async with gateway.db.transaction(readonly=True) as tx:
+        newest = await tx.certificates.list(CertificateFilter(now=gateway.clock.now()), limit=1)
+    issued += [(f"certificate {c.id}", c.ca_id, c.certificate_pem) for c in newest if c.ca_id]
+    stale = stamped_http_bases(issued, gateway.urls)
     if not stale:
         return None
-    name, base = sorted(stale.items())[0]
+    label, base = sorted(stale.items())[0]
     more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
-    message = (f"CA {name!r}{more} has CRL/OCSP/CA-issuer URLs under {base} but this gateway publishes them at "
+    message = (f"{label}{more} has CRL/OCSP/CA-issuer URLs under {base} but this gateway publishes them at "
                f"{gateway.urls.http_base}")
     if gateway.config.server.public_http_url:
         return f"warning: {message}; relying parties following that CA's URLs will not reach this gateway"

@@ -11,7 +11,6 @@ from typing import Iterable
 
 from cryptography import x509
 
-from ..domain import CertificateAuthority
 
 
 @dataclass(frozen=True)
@@ -49,22 +48,19 @@ class UrlBuilder:
         }
 
 
-def stamped_http_bases(cas: Iterable[CertificateAuthority], urls: UrlBuilder) -> dict[str, str]:
-    """CA name → the plain-HTTP base its certificate sends relying parties to, for every CA the gateway signed
-    whose certificate's CRL/OCSP/CA-issuer URLs are not the ones `urls` would stamp (and serve) now."""
+def stamped_http_bases(issued: Iterable[tuple[str, str, str]], urls: UrlBuilder) -> dict[str, str]:
+    """For each (label, issuing CA id, certificate PEM) whose CRL/OCSP/CA-issuer URLs are not the ones `urls`
+    would stamp (and serve) now: label → the plain-HTTP base the certificate sends relying parties to."""
     out: dict[str, str] = {}
-    for ca in cas:
-        if not ca.parent_id or not ca.certificate_pem:
-            continue  # roots and external CAs carry no URLs of ours
-        cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
-        ours = {urls.crl(ca.parent_id): f"/crl/{ca.parent_id}.crl", urls.ocsp(ca.parent_id): f"/ocsp/{ca.parent_id}",
-                urls.ca_certificate(ca.parent_id): f"/ca/{ca.parent_id}.crt"}
-        for url in _http_urls(cert):
+    for label, issuer_id, pem in issued:
+        ours = {urls.crl(issuer_id): f"/crl/{issuer_id}.crl", urls.ocsp(issuer_id): f"/ocsp/{issuer_id}",
+                urls.ca_certificate(issuer_id): f"/ca/{issuer_id}.crt"}
+        for url in _http_urls(x509.load_pem_x509_certificate(pem.encode())):
             if url in ours:
                 continue
             suffix = next((s for s in ours.values() if url.endswith(s)), None)
             if suffix is not None:
-                out[ca.name] = url[: -len(suffix)]
+                out[label] = url[: -len(suffix)]
                 break
     return out
 

@@ -72,3 +72,17 @@ async def test_ca_urls_from_other_ports_refuse_the_start_unless_the_url_is_expli
                                   database=database)
     assert "warning" in await check_stamped_urls(explicit)  # the operator's word wins, loudly
     await explicit.close()
+
+
+async def test_a_leaf_from_a_root_counts_as_stamped_too(world):
+    # A root carries no URLs, but what it issues does: a restart on other ports must see those as well.
+    from enrollment_gateway.core.urls import UrlBuilder, stamped_http_bases
+
+    from test_issuance import ANY_DNS, issue, make_csr  # tests/core is on sys.path (no packages in tests/)
+
+    _, ep = await world.profile("from-root", ANY_DNS, ca_id=world.root_id)
+    cert = (await world.gateway.issuance.issue(issue(world, ep, csr=make_csr()))).certificate
+    leaf = [("leaf", cert.ca_id, cert.certificate_pem)]
+    assert stamped_http_bases(leaf, world.gateway.urls) == {}
+    moved = UrlBuilder("https://127.0.0.1:8443", "http://127.0.0.1:9090")
+    assert stamped_http_bases(leaf, moved) == {"leaf": "http://pki.example.com"}
