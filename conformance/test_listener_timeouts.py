@@ -1,5 +1,5 @@
-"""Slow clients on both listeners of a real gateway: a connection that sends nothing, or drips a request head
-one byte at a time, is closed. Small timeouts are configured so the bounded waits stay short; each case uses a
+"""Slow clients on both listeners of a real gateway: a connection that sends nothing, or drips a request head or
+body one byte at a time, is closed. Small timeouts are configured so the bounded waits stay short; each case uses a
 process where only the timeout under test is small, so it cannot pass thanks to the other one."""
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ def header_gw(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def body_gw(tmp_path_factory):
+    """Body-read timeout 1 s, the others long."""
+    gw = start_gateway(tmp_path_factory.mktemp("body"), EG_SERVER__BODY_READ_TIMEOUT_SECONDS="1",
+                       EG_SERVER__HEADER_READ_TIMEOUT_SECONDS="300", EG_SERVER__IDLE_TIMEOUT_SECONDS="300")
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="module")
 def idle_gw(tmp_path_factory):
     """Idle timeout 1 s, header-read timeout long."""
     gw = start_gateway(tmp_path_factory.mktemp("idle"), EG_SERVER__HEADER_READ_TIMEOUT_SECONDS="300",
@@ -45,18 +54,23 @@ def _connect(gw, listener: str, handshake: bool = True) -> socket.socket:
     return sock
 
 
-def _closed_by_server(sock: socket.socket, drip: bytes = b"", every: float = 0.3) -> bool:
-    """Send `drip` one byte per `every` seconds (or nothing) until the server closes, at most WAIT seconds."""
+def _closed_by_server(sock: socket.socket, drip: bytes = b"", every: float = 0.3,
+                     received: bytearray | None = None) -> bool:
+    """Send `drip` one byte per `every` seconds (or nothing) until the server closes, at most WAIT seconds;
+    what the server sent meanwhile goes to `received`."""
     deadline = time.monotonic() + WAIT
     data = iter(drip)
     sock.settimeout(every)
+    received = bytearray() if received is None else received
     while time.monotonic() < deadline:
         byte = next(data, None)
         try:
             if byte is not None:
                 sock.sendall(bytes([byte]))
-            if sock.recv(4096) == b"":
+            chunk = sock.recv(4096)
+            if chunk == b"":
                 return True
+            received += chunk
         except (TimeoutError, socket.timeout):
             continue
         except (OSError, ssl.SSLError):  # reset, broken pipe, TLS EOF: closed
@@ -83,8 +97,26 @@ def test_drips_a_header_byte_at_a_time(header_gw, listener):
 
 
 @pytest.mark.parametrize("listener", ["http", "https"])
-def test_idle_after_a_response_and_normal_requests_unaffected(idle_gw, header_gw, listener):
-    for gw in (idle_gw, header_gw):  # short timeouts do not disturb a client that is not slow
+def test_drips_a_body_byte_at_a_time(body_gw, listener):
+    demo = body_gw.demo
+    if listener == "http":  # the OCSP responder reads its POSTed request body
+        head = f"POST /ocsp/{demo['issuing_ca_id']} HTTP/1.1\r\nContent-Type: application/ocsp-request\r\n"
+    else:  # the API reads the body once the token is accepted
+        path = demo["issue_url"].split(str(body_gw.https_port), 1)[1]
+        head = (f"POST {path} HTTP/1.1\r\nAuthorization: Bearer {demo['admin_token']}\r\n"
+                "Content-Type: application/json\r\n")
+    with _connect(body_gw, listener) as sock:
+        sock.sendall(f"{head}Host: 127.0.0.1\r\nContent-Length: 400\r\n\r\n".encode())
+        answer = bytearray()
+        assert _closed_by_server(sock, drip=b"{" + b" " * 399, received=answer)
+    # The handler reading the body is told, and answers 408: a slow client is not a server error.
+    assert answer.startswith(b"HTTP/1.1 408 "), bytes(answer[:200])
+    assert '"status": 500' not in body_gw.output() and '"level": "error"' not in body_gw.output()
+
+
+@pytest.mark.parametrize("listener", ["http", "https"])
+def test_idle_after_a_response_and_normal_requests_unaffected(idle_gw, header_gw, body_gw, listener):
+    for gw in (idle_gw, header_gw, body_gw):  # short timeouts do not disturb a client that is not slow
         with _connect(gw, listener) as sock:
             for _ in range(2):  # keep-alive: two requests on one connection
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

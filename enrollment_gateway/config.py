@@ -40,8 +40,10 @@ class ServerSettings:
     max_body_bytes: int = 256 * 1024
     shutdown_timeout_seconds: float = 10.0
     # Slow-client limits on both listeners (slowloris): the TLS handshake and each request's line and headers
-    # must arrive within header_read_timeout; a connection with no request under way closes after idle_timeout.
+    # must arrive within header_read_timeout, its body within body_read_timeout after them; a connection with no
+    # request under way closes after idle_timeout.
     header_read_timeout_seconds: float = 10.0
+    body_read_timeout_seconds: float = 30.0
     idle_timeout_seconds: float = 60.0
 
 
@@ -194,7 +196,8 @@ def _build(data: Mapping[str, Mapping[str, Any]], source: str) -> Config:
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 # Settings where 0 means something nonsensical (a listener on a random port, a body that can never arrive).
-_POSITIVE = {"server.max_body_bytes", "server.header_read_timeout_seconds", "server.idle_timeout_seconds",
+_POSITIVE = {"server.max_body_bytes", "server.header_read_timeout_seconds", "server.body_read_timeout_seconds",
+             "server.idle_timeout_seconds",
              "issuance.max_csr_bytes", "acme.validation_workers", "acme.validation_attempts",
              "revocation.crl_validity_hours", "revocation.ocsp_validity_hours"}
 

@@ -98,7 +98,7 @@ async def _listen(runner: web.AppRunner, config: Config, label: str, flag: str, 
     host = config.server.host
     try:
         await Listener(runner, host, port, header_read_timeout=config.server.header_read_timeout_seconds,
-                       ssl_context=ssl_ctx).start()
+                       body_read_timeout=config.server.body_read_timeout_seconds, ssl_context=ssl_ctx).start()
     except OSError as exc:
         where = f"{host}:{port}"
         if exc.errno == errno.EADDRINUSE:
