@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
+revision = "0006_revoked_certificates"
 down_revision = "0005_sqlite_search"
 branch_labels = None
 depends_on = None

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_gateway_state"
-down_revision = "0005_sqlite_search"
+down_revision = "0007_acme_finalize_lease"
 branch_labels = None
 depends_on = None
 
