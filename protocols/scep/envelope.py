@@ -33,9 +33,10 @@ _OAEP_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.S
 class EnvelopeError(ValueError):
     """The envelope cannot be opened; `bad_alg` when it uses an algorithm we do not speak."""
 
-    def __init__(self, detail: str, *, bad_alg: bool = False) -> None:
+    def __init__(self, detail: str, *, bad_alg: bool = False, addressed_elsewhere: bool = False) -> None:
         super().__init__(detail)
         self.bad_alg = bad_alg
+        self.addressed_elsewhere = addressed_elsewhere
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def open_envelope(data: bytes, recipients: Sequence[Recipient]) -> Opened:
             continue
         cek = _unwrap_key(recipient.key, ktri["key_encryption_algorithm"], ktri["encrypted_key"].native)
         return Opened(_decrypt(name, cek, alg, ciphertext), name, recipient)
-    raise EnvelopeError("the pkcsPKIEnvelope is not addressed to this endpoint's RA certificate")
+    raise EnvelopeError("the pkcsPKIEnvelope is not addressed to this endpoint's RA certificate",
+                        addressed_elsewhere=True)
 
 
 class _Segments(core.SequenceOf):

@@ -81,7 +81,8 @@ class PkiMessage:
     digest_algorithm: str  # a DIGESTS name, for the reply
     envelope: bytes | None  # the pkcsPKIEnvelope (EnvelopedData DER)
     signature_valid: bool
-    problem: str | None = None  # why the message cannot be processed although a CertRep can be built
+    problem: str | None = None
+    digest_supported: bool = True  # why the message cannot be processed although a CertRep can be built
 
     @property
     def known_type(self) -> MessageType | None:
@@ -158,8 +159,9 @@ def parse_pki_message(data: bytes) -> PkiMessage:
     valid = digest_name in DIGESTS and _verify(si, signed_attrs, values, content, signer, digest_name)
     if isinstance(content, bytes) and not content:
         content = None
-    return PkiMessage(message_type, transaction_id, nonce, signer, digest_name if digest_name in DIGESTS else "sha256",
-                      content, valid, problem)
+    supported = digest_name in DIGESTS
+    return PkiMessage(message_type, transaction_id, nonce, signer, digest_name if supported else "sha256", content,
+                      valid, problem, supported)
 
 
 def _find_signer(sid: cms.SignerIdentifier, certificates: list) -> x509.Certificate | None:
