@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 from ..algorithms import KeyAlgorithm
 from ..core.acme_eab import ExternalAccountKeys
 from ..core.bootstrap import create_admin
+from ..core.scep_challenges import ScepChallenges
 from ..crypto import builder
 from ..core.gateway import Gateway
 from ..domain import SYSTEM_ACTOR, ProfileDefaults
@@ -33,6 +35,8 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
         state = await _create(gateway)
     if not state.get("acme_eab_kid"):  # also for a demo made before ACME landed
         state.update(await _acme(gateway, state))
+    if not state.get("scep_challenge"):  # also for a demo made before SCEP landed
+        state.update(await _scep(gateway, state))
     state["ca_bundle"] = str(await _write_bundle(gateway, state["root_ca_id"]))
     _write(path, state)
     return state
@@ -107,6 +111,16 @@ async def _acme(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
         "acme_eab_kid": issued.key.kid,
         "acme_eab_hmac_key": base64.urlsafe_b64encode(issued.hmac_key).rstrip(b"=").decode(),
     }
+
+
+async def _scep(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
+    """The device endpoint's SCEP URL with a reusable static challenge (any CN, RSA 2048, renewal by signing with
+    the current certificate)."""
+    endpoint_id = state["endpoints"]["device"]["id"]
+    challenge = secrets.token_urlsafe(18)
+    await ScepChallenges(gateway.db, gateway.kek, gateway.clock, gateway.auditor).configure(
+        SYSTEM_ACTOR, state["application_id"], endpoint_id, mode="static", static_challenge=challenge)
+    return {"scep_url": gateway.urls.scep(endpoint_id), "scep_challenge": challenge}
 
 
 def _read(path: Path) -> dict[str, Any]:
