@@ -126,13 +126,16 @@ class ScepService:
         if not csr.is_signature_valid:
             raise GatewayError(ErrorKind.BAD_CSR, "the CSR's signature does not verify")
 
+        replaces = await self._renewal_of(e, csr, application_id, profile)
         async with self._db.transaction(readonly=True) as tx:
             known = await ScepRepository.of(tx).transaction(e.endpoint_id, e.transaction_id)
-        if known is not None:
+        # A request signed by the certificate this transaction produced is not a re-send but its renewal (micromdm
+        # and others derive the transactionID from the key, so a renewal with the same key reuses it).
+        reopen = known is not None and replaces is not None and known.certificate_id == replaces
+        if known is not None and not reopen:
             return await self._replay(known, digest)
 
         actor = self._actor(e.endpoint_id, application_id, csr.subject.rfc4514_string())
-        replaces = await self._renewal_of(e, csr, application_id, profile)
         challenge = None
         if replaces is None:
             if e.renewal_only:
@@ -145,7 +148,10 @@ class ScepService:
         claim = ScepTransaction(e.endpoint_id, e.transaction_id, digest, self._clock.now())
         try:
             async with self._db.transaction() as tx:
-                await ScepRepository.of(tx).claim_transaction(claim)
+                if not reopen:
+                    await ScepRepository.of(tx).claim_transaction(claim)
+                elif not await ScepRepository.of(tx).reopen_transaction(claim, replaces):
+                    raise GatewayError(ErrorKind.CONFLICT, "renewed concurrently")
         except GatewayError as err:
             if err.kind is not ErrorKind.CONFLICT:
                 raise
