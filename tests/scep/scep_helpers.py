@@ -157,7 +157,9 @@ def read_reply(data: bytes) -> Reply:
         payload.write_bytes(content or b"")
         subprocess.run(["openssl", "cms", "-verify", "-noverify", "-binary", "-inform", "DER", "-in", str(msg),
                         "-content", str(payload), "-out", os.devnull], check=True, capture_output=True, timeout=30)
-    signer = x509.load_der_x509_certificate(signed["certificates"][0].chosen.dump())
+    sid = si["sid"].chosen
+    [signer] = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"]
+                if c.chosen.serial_number == sid["serial_number"].native and c.chosen.issuer == sid["issuer"]]
     return Reply(text(PKI_STATUS), text(FAIL_INFO), text(TRANSACTION_ID), octets(RECIPIENT_NONCE),
                  octets(SENDER_NONCE), text(MESSAGE_TYPE), si["digest_algorithm"]["algorithm"].native, signer,
                  content or None, data)
