@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from enrollment_gateway.algorithms import KeyAlgorithm
 from enrollment_gateway.config import load_config
 from enrollment_gateway.core.bootstrap import create_admin
+from enrollment_gateway.core.clock import FixedClock
 from enrollment_gateway.core.gateway import Gateway
 from enrollment_gateway.core.scep_challenges import ScepChallenges
 from enrollment_gateway.domain import Actor, ProfileDefaults
@@ -32,8 +34,9 @@ class World:
     gateway: Gateway
     admin: Actor
     app_id: str
-    endpoints: dict[str, str]  # static, approval, one_time, webhook, other_app
+    endpoints: dict[str, str]  # static, approval, one_time, other_app
     http: object  # TestClient
+    ca_id: str = ""  # the issuing CA
 
     def url(self, name: str = "static", suffix: str = "/pkiclient.exe") -> str:
         return f"/scep/{self.endpoints[name]}{suffix}"
@@ -75,7 +78,8 @@ class World:
 async def make_world(database, tmp_path, aiohttp_client) -> World:
     env = {"EG_STORAGE__DATA_DIR": str(tmp_path / "data"), "EG_SERVER__PUBLIC_HTTP_URL": "http://pki.example.com",
            "EG_SERVER__PUBLIC_HTTPS_URL": "https://pki.example.com"}
-    gateway = await Gateway.open(load_config(None, environ=env), database=database)
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+    gateway = await Gateway.open(load_config(None, environ=env), database=database, clock=clock)
     admin = await gateway.applications.authenticate((await create_admin(gateway)).token)
     root = await gateway.authorities.create_root(admin, name="root", subject=[("CN", "SCEP Test Root")],
                                                  key_algorithm=KeyAlgorithm.ECDSA_P256, path_length=1)
@@ -100,7 +104,7 @@ async def make_world(database, tmp_path, aiohttp_client) -> World:
                                    static_challenge=CHALLENGE if mode == "static" else None)
         endpoints[name] = endpoint
     client = await aiohttp_client(create_app(gateway.config, gateway=gateway, plain_http_guard_enabled=False))
-    return World(gateway, admin, app.id, endpoints, client)
+    return World(gateway, admin, app.id, endpoints, client, issuing.id)
 
 
 @pytest.fixture
