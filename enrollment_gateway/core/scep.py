@@ -13,7 +13,8 @@ issuance entry point (`Issuance.issue`), like every other protocol. Around it:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -64,6 +65,9 @@ class CACertificates:
     chain: tuple[x509.Certificate, ...]  # above the CA, nearest first; the root last when include_root
 
 
+ENDPOINT_CACHE_SECONDS = 5.0
+
+
 def key_digest(public_key) -> str:
     return hashlib.sha256(public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
 
@@ -77,18 +81,40 @@ class ScepService:
                  crls: CRLPublisher, ras: RegistrationAuthorities, challenges: ScepChallenges) -> None:
         self._db, self._clock, self._audit, self._cas = db, clock, auditor, authorities
         self._issuance, self._crls, self.ras, self.challenges = issuance, crls, ras, challenges
+        self._endpoints: dict[str, tuple[float, tuple[str, Profile, ScepSettings | None]]] = {}
 
     @classmethod
     def of(cls, gateway) -> "ScepService":
         ras = RegistrationAuthorities(gateway.db, gateway.kek, gateway.clock, gateway.authorities, gateway.auditor)
         challenges = ScepChallenges(gateway.db, gateway.kek, gateway.clock, gateway.auditor)
-        return cls(gateway.db, gateway.clock, gateway.auditor, gateway.authorities, gateway.issuance, gateway.crls,
+        service = cls(gateway.db, gateway.clock, gateway.auditor, gateway.authorities, gateway.issuance, gateway.crls,
                    ras, challenges)
+        challenges.changed = service.forget  # a settings change made here is seen here at once
+        return service
+
+    def forget(self, endpoint_id: str) -> None:
+        self._endpoints.pop(endpoint_id, None)
 
     # --- the endpoint ------------------------------------------------------------------------------------------
 
     async def _endpoint(self, endpoint_id: str) -> tuple[str, Profile, ScepSettings | None]:
-        """(application id, profile, settings) of a SCEP-enabled endpoint with a CA; NOT_FOUND otherwise."""
+        """(application id, profile, settings) of a SCEP-enabled endpoint with a CA; NOT_FOUND otherwise.
+
+        Cache: per process, ENDPOINT_CACHE_SECONDS per endpoint. Settings changed through this process's
+        `challenges` apply here at once (`forget`); a change made on another instance (a new static challenge,
+        another mode) or of the profile reaches this one within that time.
+        Issuance itself re-reads the profile and policy in the transaction that records its decision.
+        """
+        cached = self._endpoints.get(endpoint_id)
+        if cached is not None and time.monotonic() - cached[0] < ENDPOINT_CACHE_SECONDS:
+            return cached[1]
+        value = await self._read_endpoint(endpoint_id)
+        if len(self._endpoints) >= 4096:
+            self._endpoints.clear()
+        self._endpoints[endpoint_id] = (time.monotonic(), value)
+        return value
+
+    async def _read_endpoint(self, endpoint_id: str) -> tuple[str, Profile, ScepSettings | None]:
         async with self._db.transaction(readonly=True) as tx:
             row = await tx.endpoints.issuance_context(endpoint_id)
             settings = await ScepRepository.of(tx).settings(endpoint_id) if row else None
@@ -116,7 +142,7 @@ class ScepService:
     # --- PKCSReq / RenewalReq (§3.3.1) ---------------------------------------------------------------------------
 
     async def enrol(self, e: Enrolment) -> ScepOutcome:
-        application_id, profile, _ = await self._endpoint(e.endpoint_id)
+        application_id, profile, settings = await self._endpoint(e.endpoint_id)
         try:
             csr = x509.load_der_x509_csr(e.csr_der)
             public_key = csr.public_key()
@@ -142,36 +168,37 @@ class ScepService:
                 await self._refuse(actor, e, application_id, "a RenewalReq must be signed by a current certificate "
                                    "this endpoint issued for the same subject")
             challenge = _challenge_password(csr)
-            if not await self.challenges.validate(ChallengeCheck(e.endpoint_id, challenge, e.csr_der, e.source)):
+            check = ChallengeCheck(e.endpoint_id, challenge, e.csr_der, e.source)
+            if not await self.challenges.validate(check, settings):
                 await self._refuse(actor, e, application_id, "wrong or missing challenge password", challenge=True)
 
         claim = ScepTransaction(e.endpoint_id, e.transaction_id, digest, self._clock.now())
-        try:
-            async with self._db.transaction() as tx:
-                if not reopen:
-                    await ScepRepository.of(tx).claim_transaction(claim)
-                elif not await ScepRepository.of(tx).reopen_transaction(claim, replaces):
-                    raise GatewayError(ErrorKind.CONFLICT, "renewed concurrently")
-        except GatewayError as err:
-            if err.kind is not ErrorKind.CONFLICT:
-                raise
-            await self.challenges.unredeem(e.endpoint_id, challenge)
-            async with self._db.transaction(readonly=True) as tx:  # a twin request is being processed right now
-                known = await ScepRepository.of(tx).transaction(e.endpoint_id, e.transaction_id)
-            return await self._replay(known, digest) if known else ScepPending(None)
+
+        async def record(tx, request, certificate) -> None:
+            # In the transaction that stores the request: a twin request that got there first (same transactionID,
+            # unique key) makes this one roll back whole, certificate included, so there is never a second one.
+            settled = replace(claim, request_id=request.id, certificate_id=certificate.id if certificate else None)
+            repo = ScepRepository.of(tx)
+            if not reopen:
+                await repo.claim_transaction(settled)
+            elif not await repo.reopen_transaction(settled, replaces):
+                raise GatewayError(ErrorKind.CONFLICT, "SCEP transaction already exists")
+
         try:
             outcome = await self._issuance.issue(IssuanceRequest(
                 actor=actor, endpoint_id=e.endpoint_id, protocol=EnrollmentMethod.SCEP, csr=e.csr_der,
-                replaces_id=replaces, metadata={"scep_transaction_id": e.transaction_id}))
+                replaces_id=replaces, metadata={"scep_transaction_id": e.transaction_id}, record=record))
+        except GatewayError as err:
+            await self.challenges.unredeem(e.endpoint_id, challenge)
+            if err.kind is ErrorKind.CONFLICT:
+                async with self._db.transaction(readonly=True) as tx:
+                    known = await ScepRepository.of(tx).transaction(e.endpoint_id, e.transaction_id)
+                if known is not None and not (reopen and known.certificate_id == replaces):
+                    return await self._replay(known, digest)
+            raise
         except BaseException:
-            async with self._db.transaction() as tx:
-                await ScepRepository.of(tx).release_transaction(e.endpoint_id, e.transaction_id)
             await self.challenges.unredeem(e.endpoint_id, challenge)
             raise
-        certificate_id = outcome.certificate.id if isinstance(outcome, Issued) else None
-        async with self._db.transaction() as tx:
-            await ScepRepository.of(tx).settle_transaction(e.endpoint_id, e.transaction_id,
-                                                           request_id=outcome.request.id, certificate_id=certificate_id)
         if isinstance(outcome, Issued):
             return ScepIssued(outcome.certificate)
         return ScepPending(outcome.request.id)

@@ -21,7 +21,7 @@ import secrets
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..crypto.kek import KeyEncryptionKey
 from ..domain import Actor, Role
@@ -71,7 +71,8 @@ class ScepChallenges:
     def __init__(self, db, kek: KeyEncryptionKey, clock: Clock, auditor: Auditor, *,
                  webhook_timeout: float = WEBHOOK_TIMEOUT_SECONDS) -> None:
         self._db, self._kek, self._clock, self._audit = db, kek, clock, auditor
-        self._webhook_timeout = webhook_timeout
+        self.webhook_timeout = webhook_timeout  # seconds; a slower answer is a deny
+        self.changed: Callable[[str], None] = lambda endpoint_id: None  # told after an endpoint's settings change
 
     # --- administration (the application's admins) -------------------------------------------------------------
 
@@ -107,6 +108,7 @@ class ScepChallenges:
             await ScepRepository.of(tx).put_settings(settings)
             await self._audit.record(tx, actor, "scep.settings.updated", "endpoint", endpoint_id,
                                      application_id=application_id, mode=mode, include_root=include_root)
+        self.changed(endpoint_id)
         return settings
 
     async def mint(self, actor: Actor, application_id: str, endpoint_id: str,
@@ -127,10 +129,9 @@ class ScepChallenges:
 
     # --- checking (the SCEP front end, through ScepService) ------------------------------------------------------
 
-    async def validate(self, check: ChallengeCheck) -> bool:
-        """Does the endpoint's validator accept this challenge? One-time challenges are redeemed here."""
-        async with self._db.transaction(readonly=True) as tx:
-            settings = await ScepRepository.of(tx).settings(check.endpoint_id)
+    async def validate(self, check: ChallengeCheck, settings: ScepSettings | None) -> bool:
+        """Does the endpoint's validator (per `settings`, as the caller read them) accept this challenge?
+        One-time challenges are redeemed here."""
         if settings is None or check.challenge is None or len(check.challenge) > MAX_CHALLENGE:
             return False
         validator: ChallengeValidator
@@ -139,7 +140,7 @@ class ScepChallenges:
         elif settings.challenge_mode == "one_time":
             validator = OneTimeChallenges(self._db, self._clock)
         elif settings.challenge_mode == "webhook" and settings.webhook_url:
-            validator = WebhookChallenge(settings.webhook_url, self._webhook_timeout)
+            validator = WebhookChallenge(settings.webhook_url, self.webhook_timeout)
         else:
             return False
         return await validator.validate(check)

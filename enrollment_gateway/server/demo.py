@@ -12,7 +12,6 @@ from typing import Any
 from ..algorithms import KeyAlgorithm
 from ..core.acme_eab import ExternalAccountKeys
 from ..core.bootstrap import create_admin
-from ..core.scep_challenges import ScepChallenges
 from ..crypto import builder
 from ..core.gateway import Gateway
 from ..domain import SYSTEM_ACTOR, ProfileDefaults
@@ -118,7 +117,7 @@ async def _scep(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
     the current certificate)."""
     endpoint_id = state["endpoints"]["device"]["id"]
     challenge = secrets.token_urlsafe(18)
-    await ScepChallenges(gateway.db, gateway.kek, gateway.clock, gateway.auditor).configure(
+    await gateway.scep.challenges.configure(
         SYSTEM_ACTOR, state["application_id"], endpoint_id, mode="static", static_challenge=challenge)
     return {"scep_url": gateway.urls.scep(endpoint_id), "scep_challenge": challenge}
 

@@ -18,8 +18,7 @@ _BASE = "/applications/{id}/endpoints/{endpoint_id}"
 
 
 def _challenges(request: web.Request) -> ScepChallenges:
-    g = gateway(request)
-    return ScepChallenges(g.db, g.kek, g.clock, g.auditor)
+    return gateway(request).scep.challenges
 
 
 def _settings(s: ScepSettings | None, endpoint_id: str) -> dict:

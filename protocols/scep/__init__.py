@@ -14,7 +14,6 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from enrollment_gateway.appkeys import GATEWAY
-from enrollment_gateway.core.scep import ScepService
 from enrollment_gateway.errors import ErrorKind, GatewayError
 
 from .operations import SCEP, ScepState, scep
@@ -61,7 +60,7 @@ def mount(app: web.Application) -> None:
     """Serve SCEP under /scep of the gateway's application (both listeners; see server/app.py)."""
 
     async def scep_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[SCEP] = ScepState(service=ScepService.of(app[GATEWAY]), limiter=ChallengeLimiter())
+        app[SCEP] = ScepState(service=app[GATEWAY].scep, limiter=ChallengeLimiter())
         yield
 
     app.cleanup_ctx.append(scep_ctx)

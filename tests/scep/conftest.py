@@ -16,7 +16,6 @@ from enrollment_gateway.config import load_config
 from enrollment_gateway.core.bootstrap import create_admin
 from enrollment_gateway.core.clock import FixedClock
 from enrollment_gateway.core.gateway import Gateway
-from enrollment_gateway.core.scep_challenges import ScepChallenges
 from enrollment_gateway.domain import Actor, ProfileDefaults
 from enrollment_gateway.server.app import create_app
 
@@ -89,7 +88,7 @@ async def make_world(database, tmp_path, aiohttp_client) -> World:
     policy = await gateway.catalog.create_policy(admin, name="scep-policy", rules=RULES)
     app = await gateway.applications.create(admin, name="scep-app")
     other_app = await gateway.applications.create(admin, name="other-app")
-    challenges = ScepChallenges(gateway.db, gateway.kek, gateway.clock, gateway.auditor)
+    challenges = gateway.scep.challenges
     endpoints = {}
     for name, approval, mode, app_id in (("static", False, "static", app.id), ("approval", True, "static", app.id),
                                          ("one_time", False, "one_time", app.id),

@@ -71,13 +71,10 @@ async def webhook(aiohttp_server):
 
 
 async def test_webhook_allows_denies_and_fails_closed(sqlite_world, webhook):
-    from enrollment_gateway.core.scep_challenges import ScepChallenges
-
     w = sqlite_world
     server, seen = webhook
-    g = w.gateway
-    service = w.http.server.app[__import__("protocols.scep", fromlist=["SCEP"]).SCEP].service
-    service.challenges = ScepChallenges(g.db, g.kek, g.clock, g.auditor, webhook_timeout=0.5)
+    service = w.gateway.scep
+    service.challenges.webhook_timeout = 0.5
     await service.challenges.configure(w.admin, w.app_id, w.endpoints["static"], mode="webhook",
                                        webhook_url=str(server.make_url("/decide")))
     assert (await w.enrol(h.rsa_key(fresh=True), cn="hooked", challenge="let-me-in")).status == "0"

@@ -65,8 +65,7 @@ async def test_getcacert_ignores_message_and_root_is_a_setting(sqlite_world):
     assert isinstance(ra.public_key(), rsa.RSAPublicKey) and ra.public_key().key_size >= 2048
     usage = ra.extensions.get_extension_for_class(x509.KeyUsage).value
     assert usage.digital_signature and usage.key_encipherment
-    from enrollment_gateway.core.scep_challenges import ScepChallenges
-    await ScepChallenges(w.gateway.db, w.gateway.kek, w.gateway.clock, w.gateway.auditor).configure(
+    await w.gateway.scep.challenges.configure(
         w.admin, w.app_id, w.endpoints["static"], mode="static", static_challenge=CHALLENGE, include_root=True)
     _, with_root = await w.ra()
     assert len(with_root) == 3 and any(c.issuer == c.subject for c in with_root)

@@ -9,7 +9,6 @@ from cryptography import x509
 
 import scep_helpers as h
 from conftest import CHALLENGE
-from enrollment_gateway.core.scep_challenges import ScepChallenges
 from enrollment_gateway.domain import RequestStatus
 
 
@@ -153,7 +152,7 @@ async def test_getcrl_returns_the_cas_crl(sqlite_world):
 
 
 async def test_one_time_challenges(world):
-    challenges = ScepChallenges(world.gateway.db, world.gateway.kek, world.gateway.clock, world.gateway.auditor)
+    challenges = world.gateway.scep.challenges
     endpoint = world.endpoints["one_time"]
     minted = await challenges.mint(world.admin, world.app_id, endpoint)
     assert (await world.enrol(h.rsa_key(fresh=True), name="one_time", challenge=minted.challenge)).status == "0"

@@ -139,19 +139,11 @@ class ScepRepository(Repository):
                 "request_id": t.request_id, "certificate_id": t.certificate_id, "created_at": t.created_at})
 
     async def reopen_transaction(self, t: ScepTransaction, renewed_certificate_id: str) -> bool:
-        """Start the transaction again for a renewal of the certificate it produced; False if someone else did."""
+        """Point the transaction at `t`'s outcome, for a renewal of the certificate it produced; False if another
+        request got there first."""
         result = await self._conn.execute(update(scep_transactions).where(
             _T.endpoint_id == t.endpoint_id, _T.transaction_id == t.transaction_id,
             _T.certificate_id == renewed_certificate_id).values(
-            key_digest=t.key_digest, request_id=None, certificate_id=None, created_at=t.created_at))
+            key_digest=t.key_digest, request_id=t.request_id, certificate_id=t.certificate_id,
+            created_at=t.created_at))
         return result.rowcount == 1
-
-    async def settle_transaction(self, endpoint_id: str, transaction_id: str, *, request_id: str,
-                                 certificate_id: str | None) -> None:
-        await self._conn.execute(update(scep_transactions).where(
-            _T.endpoint_id == endpoint_id, _T.transaction_id == transaction_id).values(
-            request_id=request_id, certificate_id=certificate_id))
-
-    async def release_transaction(self, endpoint_id: str, transaction_id: str) -> None:
-        await self._conn.execute(delete(scep_transactions).where(
-            _T.endpoint_id == endpoint_id, _T.transaction_id == transaction_id, _T.request_id.is_(None)))
