@@ -73,6 +73,11 @@ def test_scepclient_enrols_and_renews(tmp_path):
         assert second.serial_number != first.serial_number and second.subject == first.subject
         verify(cert, chain, demo["ca_bundle"])
 
+        # Also reachable over HTTPS (same paths).
+        https_url = url.replace(f"http://127.0.0.1:{gw.http_port}", f"https://127.0.0.1:{gw.https_port}")
+        with urllib.request.urlopen(https_url + "?operation=GetCACaps", context=gw.ssl_context(), timeout=30) as r:
+            assert "SCEPStandard" in r.read().decode().split()
+
         # A wrong challenge is a FAILURE the client reports, not an HTTP error.
         other = tmp_path / "other"
         other.mkdir()

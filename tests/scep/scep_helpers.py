@@ -26,8 +26,9 @@ from cryptography.x509.oid import AttributeOID, NameOID
 SCEP_OID = "2.16.840.1.113733.1.9."
 MESSAGE_TYPE, PKI_STATUS, FAIL_INFO = SCEP_OID + "2", SCEP_OID + "3", SCEP_OID + "4"
 SENDER_NONCE, RECIPIENT_NONCE, TRANSACTION_ID = SCEP_OID + "5", SCEP_OID + "6", SCEP_OID + "7"
-OPENSSL_CIPHERS = {"des": "-des", "des3": "-des3", "aes128": "-aes128", "aes192": "-aes192", "aes256": "-aes256"}
-HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha512": hashes.SHA512}
+OPENSSL_CIPHERS = {"des": "-des", "des3": "-des3", "aes128": "-aes128", "aes192": "-aes192", "aes256": "-aes256",
+                   "rc2": "-rc2"}
+HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha512": hashes.SHA512, "md5": hashes.MD5}
 
 _KEYS: dict[int, rsa.RSAPrivateKey] = {}
 
@@ -66,7 +67,7 @@ def openssl_envelope(content: bytes, recipient: x509.Certificate, cipher: str = 
                "-recip", str(recip)]
         if oaep:
             cmd += ["-keyopt", "rsa_padding_mode:oaep"]
-        if cipher == "des":
+        if cipher in ("des", "rc2"):
             cmd += ["-provider", "legacy", "-provider", "default"]
         return subprocess.run(cmd, check=True, capture_output=True, timeout=30).stdout
 

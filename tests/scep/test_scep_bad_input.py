@@ -70,6 +70,10 @@ CASES = {
         (lambda w: _signed(w, b"\x04\x02hi", envelope=False), BAD_MESSAGE_CHECK),
     "senderNonce missing its 16 bytes":
         (lambda w: _signed(w, h.make_csr(h.rsa_key(), challenge=CHALLENGE), nonce=b"short"), BAD_REQUEST),
+    "content encrypted with RC2":
+        (lambda w: _signed(w, h.make_csr(h.rsa_key(), challenge=CHALLENGE), cipher="rc2"), BAD_ALG),
+    "signed with MD5":
+        (lambda w: _signed(w, h.make_csr(h.rsa_key(), challenge=CHALLENGE), digest="md5"), BAD_ALG),
     "GetCert with a body that is not IssuerAndSerialNumber":
         (lambda w: _signed(w, b"\x30\x00", message_type=21), BAD_REQUEST),
 }
@@ -139,3 +143,21 @@ async def test_wrong_challenges_are_rate_limited_per_source(sqlite_world):
         rows = (await tx.connection.execute(select(audit_events.c.details).where(
             audit_events.c.action == "scep.enrolment.refused"))).all()
     assert len(rows) == 10 and all(r.details["wrong_challenge"] and r.details["source"] for r in rows)
+
+
+async def test_concurrent_twins_get_one_certificate(world):
+    """The same PKCSReq sent 6 times at once: one certificate, and every answer carries it."""
+    import asyncio
+
+    w = world
+    key = h.rsa_key(fresh=True)
+    ra, _ = await w.ra()
+    env = h.openssl_envelope(h.make_csr(key, "twin", CHALLENGE), ra)
+    signer = h.self_signed(key, "twin")
+    body = h.pki_message(env, signer, key, 19, "twin-tid")
+    before = await _state(w)
+    responses = await asyncio.gather(*(w.operation(body) for _ in range(6)))
+    replies = [h.read_reply(await r.read()) for r in responses]
+    issued = {tuple(c.serial_number for c in r.certificates(key, signer)) for r in replies if r.status == "0"}
+    assert len(issued) == 1 and all(r.status in ("0", "3") for r in replies)
+    assert await _state(w) == (before[0] + 1, before[1] + 1, before[2] + 1)
