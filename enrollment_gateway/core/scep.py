@@ -170,7 +170,13 @@ class ScepService:
             challenge = _challenge_password(csr)
             check = ChallengeCheck(e.endpoint_id, challenge, e.csr_der, e.source)
             if not await self.challenges.validate(check, settings):
+                async with self._db.transaction(readonly=True) as tx:  # a twin redeemed the one-time challenge?
+                    known = await ScepRepository.of(tx).transaction(e.endpoint_id, e.transaction_id)
+                if known is not None and known.key_digest == digest:
+                    return await self._outcome(known)
                 await self._refuse(actor, e, application_id, "wrong or missing challenge password", challenge=True)
+            if settings is None or settings.challenge_mode != "one_time":
+                challenge = None  # nothing to give back if the request is refused later
 
         claim = ScepTransaction(e.endpoint_id, e.transaction_id, digest, self._clock.now())
 

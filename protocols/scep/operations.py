@@ -138,6 +138,10 @@ async def _answer(request: web.Request, msg: PkiMessage, credentials: list[RaCre
     if isinstance(opened, CertRep):
         return opened, current
     ra = _credential_of(opened.recipient, credentials)
+    try:
+        der.check(opened.content)  # the CSR or IssuerAndSerialNumber, bounded before anything parses it
+    except der.DerError:
+        return _failure(FailInfo.badRequest), ra
     st = request.config_dict[SCEP]
     endpoint_id = request.match_info["endpoint"]
     service = st.service

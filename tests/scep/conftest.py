@@ -22,8 +22,8 @@ from enrollment_gateway.server.app import create_app
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scep_helpers as h  # noqa: E402
+from scep_helpers import CHALLENGE  # noqa: E402
 
-CHALLENGE = "static-secret-123"
 RULES = {"subject": {"CN": {"require": []}}, "key_algorithms": ["RSA_2048", "RSA_3072", "RSA_4096"],
          "max_ttl": "400d"}
 

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import AttributeOID, NameOID
 
+CHALLENGE = "static-secret-123"  # the static challenge of the test endpoints (conftest.py)
 SCEP_OID = "2.16.840.1.113733.1.9."
 MESSAGE_TYPE, PKI_STATUS, FAIL_INFO = SCEP_OID + "2", SCEP_OID + "3", SCEP_OID + "4"
 SENDER_NONCE, RECIPIENT_NONCE, TRANSACTION_ID = SCEP_OID + "5", SCEP_OID + "6", SCEP_OID + "7"

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 import scep_helpers as h
-from conftest import CHALLENGE
+from scep_helpers import CHALLENGE
 from enrollment_gateway.storage.scep_tables import scep_transactions
 from enrollment_gateway.storage.tables import audit_events, certificates, requests
 

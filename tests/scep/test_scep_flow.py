@@ -7,7 +7,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import scep_helpers as h
-from conftest import CHALLENGE
+from scep_helpers import CHALLENGE
 
 
 async def test_getcacaps_lists_what_clients_look_for(sqlite_world):

@@ -8,7 +8,7 @@ import datetime as dt
 from cryptography import x509
 
 import scep_helpers as h
-from conftest import CHALLENGE
+from scep_helpers import CHALLENGE
 from enrollment_gateway.domain import RequestStatus
 
 
