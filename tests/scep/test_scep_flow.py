@@ -88,7 +88,8 @@ async def test_pkioperation_over_get_decodes_tolerantly(sqlite_world):
         elif variant == 1:  # '+' left raw: decoded as spaces by the query parser
             query = "message=" + text.replace("/", "%2F").replace("=", "%3D")
         elif variant == 2:  # wrapped at 64 characters with %0A
-            query = "message=" + "%0A".join(urllib.parse.quote(text[i:i + 64], safe="") for i in range(0, len(text), 64))
+            lines = (urllib.parse.quote(text[i:i + 64], safe="") for i in range(0, len(text), 64))
+            query = "message=" + "%0A".join(lines)
         else:  # URL-safe alphabet, padding dropped
             query = "message=" + base64.urlsafe_b64encode(msg).decode().rstrip("=")
         resp = await w.http.get(w.url() + "?operation=PKIOperation&" + query)
@@ -105,7 +106,8 @@ async def test_resent_pkcsreq_returns_the_same_certificate(world):
     assert first.certificates(key) == again.certificates(key)
     async with world.gateway.db.transaction(readonly=True) as tx:
         from enrollment_gateway.storage.repositories.certificates import CertificateFilter
-        issued = await tx.certificates.list(CertificateFilter(now=world.gateway.clock.now(), application_ids=(world.app_id,)), 10)
+        issued = await tx.certificates.list(
+            CertificateFilter(now=world.gateway.clock.now(), application_ids=(world.app_id,)), 10)
     assert len(issued) == 1
 
 
