@@ -56,6 +56,7 @@ class Enrolment:
     signer: x509.Certificate  # the certificate that signed the pkiMessage
     renewal_only: bool  # RenewalReq: the signer must be a certificate of ours; no challenge
     source: str | None = None  # the client's address, for the audit trail
+    challenge_blocked: bool = False  # too many wrong challenges from this source: only renewals get through
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ class ScepService:
             if e.renewal_only:
                 await self._refuse(actor, e, application_id, "a RenewalReq must be signed by a current certificate "
                                    "this endpoint issued for the same subject")
+            if e.challenge_blocked:
+                raise GatewayError(ErrorKind.RATE_LIMITED, "too many wrong challenge passwords from this address")
             challenge = _challenge_password(csr)
             check = ChallengeCheck(e.endpoint_id, challenge, e.csr_der, e.source)
             if not await self.challenges.validate(check, settings):

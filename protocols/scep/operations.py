@@ -152,11 +152,10 @@ async def _answer(request: web.Request, msg: PkiMessage, credentials: list[RaCre
 
     if kind in (MessageType.PKCSReq, MessageType.RenewalReq):
         source = request.remote
-        if st.limiter.blocked(source):
-            return _failure(FailInfo.badRequest), ra
         try:
             outcome = await service.enrol(Enrolment(endpoint_id, msg.transaction_id, opened.content, msg.signer,
-                                                    renewal_only=kind is MessageType.RenewalReq, source=source))
+                                                    renewal_only=kind is MessageType.RenewalReq, source=source,
+                                                    challenge_blocked=st.limiter.blocked(source)))
         except GatewayError as err:
             if err.kind is ErrorKind.UNAUTHENTICATED:
                 st.limiter.failed(source)

@@ -1,5 +1,6 @@
-"""Wrong challenge passwords per source address: after MAX_FAILURES within WINDOW_SECONDS, enrolments from that
-address are refused (FAILURE badRequest) until the window passes.
+"""Wrong challenge passwords per source address: after MAX_FAILURES within WINDOW_SECONDS, enrolments with a
+challenge from that address are refused (FAILURE badRequest) until the window passes; renewals signed by a
+certificate of ours still get through (devices behind one NAT address keep renewing during a guessing attack).
 
 Per process, like ACME's per-IP bucket: each instance counts what it receives (an attacker spread over several
 instances by a load balancer gets MAX_FAILURES per instance). Nothing invalidates an entry but time; the table is

@@ -132,6 +132,9 @@ async def test_unknown_endpoint_and_operation(sqlite_world):
 
 async def test_wrong_challenges_are_rate_limited_per_source(sqlite_world):
     w = sqlite_world
+    device_key = h.rsa_key(fresh=True)
+    enrolled = await w.enrol(device_key, cn="behind-nat")
+    [device_cert] = enrolled.certificates(device_key)
     for _ in range(10):
         body = await _signed(w, h.make_csr(h.rsa_key(), challenge="guess"))
         assert h.read_reply(await (await w.operation(body)).read()).fail_info == BAD_REQUEST
@@ -139,6 +142,10 @@ async def test_wrong_challenges_are_rate_limited_per_source(sqlite_world):
     body = await _signed(w, h.make_csr(h.rsa_key(), challenge=CHALLENGE))
     reply = h.read_reply(await (await w.operation(body)).read())
     assert (reply.status, reply.fail_info) == ("2", BAD_REQUEST)
+    # A renewal signed by a certificate of ours needs no challenge, and still gets through.
+    renewed = await w.enrol(h.rsa_key(), cn="behind-nat", challenge=None, signer=(device_cert, device_key),
+                            message_type=17)
+    assert renewed.status == "0"
     async with w.gateway.db.transaction(readonly=True) as tx:  # each wrong challenge is in the audit trail
         rows = (await tx.connection.execute(select(audit_events.c.details).where(
             audit_events.c.action == "scep.enrolment.refused"))).all()
