@@ -3,7 +3,7 @@
 See storage/scep_tables.py and storage/repositories/scep.py.
 
 Revision ID: 0010_scep
-Revises: 0005_sqlite_search
+Revises: 0008_gateway_state
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_scep"
-down_revision = "0005_sqlite_search"
+down_revision = "0008_gateway_state"
 branch_labels = None
 depends_on = None
 
