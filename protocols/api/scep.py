@@ -9,7 +9,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from enrollment_gateway.core.scep_challenges import MODES, ScepChallenges
+from enrollment_gateway.core.scep_challenges import MAX_ONE_TIME_TTL, MODES, ScepChallenges
 from enrollment_gateway.storage.repositories.scep import ScepSettings
 
 from .wire import actor, gateway, json_response, read_json, route_path
@@ -50,6 +50,8 @@ async def get_settings(request: web.Request) -> web.Response:
 async def mint_challenge(request: web.Request) -> web.Response:
     body = (await read_json(request, allow_empty=True)).only("ttl")
     ttl = body.duration("ttl") or 3600
+    if ttl > MAX_ONE_TIME_TTL.total_seconds():
+        raise body._bad("ttl", "at most 30 days")  # noqa: SLF001
     minted = await _challenges(request).mint(actor(request), request.match_info["id"],
                                              request.match_info["endpoint_id"], dt.timedelta(seconds=ttl))
     return json_response({"challenge": minted.challenge, "expires_at": minted.expires_at.isoformat()}, 201)
