@@ -31,6 +31,7 @@ EXPECTED = {
     "openssl verify -CAfile": ["www.pem: OK", "PKCS#12 reads back"],
     "certbot certonly": ["Successfully received certificate", "cert.pem: good", "cert.pem: revoked",
                          "certificate revoked"],
+    "scepclient -server-url": ["client.pem: OK"],
 }
 
 # Expected output that an open bug still hides, with the bug: reported as xfail once everything else has passed,

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in openssl:openssl curl:curl jq:jq pebble-challtestsrv:pebble pebble:pebble lego:lego; do
+for tool in openssl:openssl curl:curl jq:jq pebble-challtestsrv:pebble pebble:pebble lego:lego scepclient:scep scepserver:scep; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -20,6 +20,7 @@ from .inventory import Inventory
 from .issuance import Issuance
 from .ocsp_responder import OCSPResponder
 from .revocation import Issuers, Revocation
+from .scep import ScepService
 from .urls import UrlBuilder
 
 
@@ -39,6 +40,7 @@ class Gateway:
     revocation: Revocation
     crls: CRLPublisher
     ocsp: OCSPResponder
+    scep: ScepService | None = None  # set in open(); None only for hand-built gateways
     owns_db: bool = True
 
     @classmethod
@@ -62,7 +64,7 @@ class Gateway:
         crls = CRLPublisher(db, clock, issuers, config.revocation)
         ocsp = OCSPResponder(db, clock, kek, issuers, config.revocation)
         revocation = Revocation(db, clock, auditor, authorities, issuers, listeners=(crls.revoked, ocsp.revoked))
-        return cls(
+        gateway = cls(
             config=config, db=db, kek=kek, clock=clock, urls=urls, auditor=auditor, authorities=authorities,
             catalog=Catalog(db, clock, auditor),
             applications=Applications(db, clock, auditor),
@@ -71,6 +73,8 @@ class Gateway:
             revocation=revocation, crls=crls, ocsp=ocsp,
             owns_db=database is None,
         )
+        gateway.scep = ScepService.of(gateway)
+        return gateway
 
     async def close(self) -> None:
         await self.crls.stop()  # normally stopped already by the HTTP layer's cleanup_ctx

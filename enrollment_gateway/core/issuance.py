@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -49,6 +49,9 @@ class IssuanceRequest:
     not_after: dt.datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     replaces_id: str | None = None  # the certificate this one renews
+    # A front end's own bookkeeping, run inside the transaction that stores the request (and the certificate, None
+    # while pending), so it commits or rolls back with them (SCEP: transactionID -> outcome). Raising refuses.
+    record: Callable[[Any, CertificateRequest, Certificate | None], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,11 +126,14 @@ class Issuance:
                 async with self._db.transaction() as tx:
                     await _check_current(tx, ctx)
                     await tx.requests.add(request)
+                    if req.record is not None:
+                        await req.record(tx, request, None)
                     await self._audit.record(tx, req.actor, "request.submitted", "request", request.id,
                                              application_id=ctx.application_id, profile_id=ctx.profile.id,
                                              protocol=req.protocol.value, outcome="pending")
                 return Pending(request)
-            return await self._sign_and_store(request, ctx, req.actor, new_request=True, parsed=parsed)
+            return await self._sign_and_store(request, ctx, req.actor, new_request=True, parsed=parsed,
+                                              record_hook=req.record)
         except GatewayError as err:
             if ctx.cached and not await self._still_current(ctx):
                 raise _StaleContext() from err  # refused on outdated rules: decide again on the current ones
@@ -332,7 +338,7 @@ class Issuance:
         return not_before - dt.timedelta(seconds=skew), not_after, forward
 
     async def _sign_and_store(self, request: CertificateRequest, ctx: _Context, actor: Actor, *,
-                              new_request: bool, parsed: ParsedCSR | None = None) -> Issued:
+                              new_request: bool, parsed: ParsedCSR | None = None, record_hook=None) -> Issued:
         plan = await self._prepare(request, ctx, parsed)
         private_key = None
         if plan.parsed is not None:
@@ -368,6 +374,8 @@ class Issuance:
             else:
                 await tx.requests.update(issued_request)
             await tx.certificates.add(record, blob)
+            if new_request and record_hook is not None:
+                await record_hook(tx, issued_request, record)
             await self._audit.record(tx, actor, "certificate.issued", "certificate", record.id,
                                      application_id=ctx.application_id, serial=format(record.serial, "x"),
                                      profile_id=ctx.profile.id, protocol=request.protocol, request_id=request.id,

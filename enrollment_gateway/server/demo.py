@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
             state = await _create(gateway)
         if not state.get("acme_eab_kid"):  # also for a demo made before ACME landed
             state.update(await _acme(gateway, state))
+        if not state.get("scep_challenge"):  # also for a demo made before SCEP landed
+            state.update(await _scep(gateway, state))
         state.update(await _urls(gateway, state))
         await _store(gateway, state)
     state["ca_bundle"] = str(await _write_bundle(gateway, state["root_ca_id"]))
@@ -64,7 +67,8 @@ async def _urls(gateway: Gateway, state: dict[str, Any]) -> dict[str, Any]:
     tls_id = endpoints["tls-server"]["id"]
     return {"api_url": f"{urls.https_base}/api/v1", "endpoints": endpoints, "issue_url": urls.api_issue(tls_id),
             "acme_directory": urls.acme_directory(tls_id), "ocsp_url": urls.ocsp(state["issuing_ca_id"]),
-            "crl_url": urls.crl(state["issuing_ca_id"]), "acme_http01_port": gateway.config.acme.http01_port}
+            "crl_url": urls.crl(state["issuing_ca_id"]), "acme_http01_port": gateway.config.acme.http01_port,
+            "scep_url": urls.scep(endpoints["device"]["id"])}
 
 
 async def _stored(gateway: Gateway) -> dict[str, Any]:
@@ -175,6 +179,16 @@ async def _acme(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
         "acme_eab_kid": issued.key.kid,
         "acme_eab_hmac_key": base64.urlsafe_b64encode(issued.hmac_key).rstrip(b"=").decode(),
     }
+
+
+async def _scep(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
+    """The device endpoint's SCEP URL with a reusable static challenge (any CN, RSA 2048, renewal by signing with
+    the current certificate)."""
+    endpoint_id = state["endpoints"]["device"]["id"]
+    challenge = secrets.token_urlsafe(18)
+    await gateway.scep.challenges.configure(
+        SYSTEM_ACTOR, state["application_id"], endpoint_id, mode="static", static_challenge=challenge)
+    return {"scep_url": gateway.urls.scep(endpoint_id), "scep_challenge": challenge}
 
 
 def _read(path: Path) -> dict[str, Any]:

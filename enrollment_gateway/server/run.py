@@ -125,6 +125,7 @@ def _announce(config: Config, info: dict | None, trust_path) -> None:
     ]
     for key, label in (("acme_directory", "ACME"), ("acme_eab_kid", "ACME EAB kid"),
                        ("acme_eab_hmac_key", "ACME EAB key"), ("est_url", "EST"), ("scep_url", "SCEP"),
+                       ("scep_challenge", "SCEP secret"),
                        ("ocsp_url", "OCSP"), ("crl_url", "CRL")):
         if info.get(key):
             lines.append(f"  {label + ':':<13} {info[key]}")

@@ -17,6 +17,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "enrollment_gateway.storage.repositories.revocation",
     "enrollment_gateway.storage.acme_tables",
     "enrollment_gateway.storage.gateway_state",
+    "enrollment_gateway.storage.scep_tables",
 )
 
 for _name in TABLE_MODULES:
