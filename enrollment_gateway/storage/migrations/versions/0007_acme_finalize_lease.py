@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_acme_finalize_lease"
-down_revision = "0005_sqlite_search"
+down_revision = "0006_revoked_certificates"
 branch_labels = None
 depends_on = None
 
