@@ -98,13 +98,12 @@ POLICY_RULES = _obj({
     "key_usages": {"type": ["array", "null"], "items": _enum(KEY_USAGES)},
     "extended_key_usages": {"type": ["array", "null"], "items": _enum(EXTENDED_KEY_USAGES)},
     "max_ttl": {**DURATION, "description": "longest validity, e.g. 397d; absent: no limit"},
-    "common_name_in_sans": {"type": "boolean", "default": False,
-                            "description": "a subject CN must be a copy of one of the DNS or IP SANs (CA/B BR "
-                                           "§7.1.2.7.2)"},
+    "common_name_in_sans": {"type": "boolean", "description": "the subject CN must name one of the SANs (CA/B BR "
+                                                              "§7.1.2.7.2); absent: false"},
+    # Not DURATION: the parser takes 0 here (no forward-dating at all), which max_ttl refuses.
     "max_forward_dating": {"oneOf": [{"type": "integer", "minimum": 0},
                                      {"type": "string", "pattern": r"^\s*\d+\s*[smhd]?\s*$"}],
-                           "description": "how far ahead of now a requested not_before may lie (0: not at all); "
-                                          "absent: the gateway's default window"},
+                           "description": "how far ahead of now a notBefore may lie (0: not at all); absent: one day"},
 }, description="what a profile using this policy may certify; absent settings allow anything")
 
 DEFAULTS_FIELDS: dict[str, Any] = {
