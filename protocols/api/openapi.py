@@ -100,7 +100,10 @@ POLICY_RULES = _obj({
     "max_ttl": {**DURATION, "description": "longest validity, e.g. 397d; absent: no limit"},
     "common_name_in_sans": {"type": "boolean", "description": "the subject CN must name one of the SANs (CA/B BR "
                                                               "§7.1.2.7.2); absent: false"},
-    "max_forward_dating": {**DURATION, "description": "how far ahead of now a notBefore may lie; absent: one day"},
+    # Not DURATION: the parser takes 0 here (no forward-dating at all), which max_ttl refuses.
+    "max_forward_dating": {"oneOf": [{"type": "integer", "minimum": 0},
+                                     {"type": "string", "pattern": r"^\s*\d+\s*[smhd]?\s*$"}],
+                           "description": "how far ahead of now a notBefore may lie (0: not at all); absent: one day"},
 }, description="what a profile using this policy may certify; absent settings allow anything")
 
 DEFAULTS_FIELDS: dict[str, Any] = {
@@ -414,6 +417,8 @@ def _content(spec: Any) -> dict[str, Any]:
 # Bodies a route reads with allow_empty: the client may send none at all.
 OPTIONAL_BODIES = {("post", "/certificates/{id}/revoke"), ("post", "/cas/{id}/revoke"),
                    ("post", "/requests/{id}/reject"), ("post", "/applications/{id}/endpoints/{endpoint_id}/acme-eab-keys")}
+# Operations whose body names other objects by id (policy_id, ca_id, parent_id, application_id): 404 if one is unknown.
+BODY_REFERENCES = {("post", "/cas"), ("post", "/profiles"), ("post", "/identities")}
 # Content refusals (422) beyond what every operation of its kind can answer (see _problems).
 UNPROCESSABLE = {("post", "/endpoints/{endpoint_id}/certificates"), ("post", "/requests/{id}/approve"),
                  ("post", "/cas"), ("post", "/cas/{id}/certificate")}
@@ -429,7 +434,7 @@ def _problems(method: str, path: str, has_body: bool) -> dict[str, Any]:
     codes = set()
     if path != "/openapi.json":
         codes |= {400, 401, 403}  # 400: a body or query parameter that does not parse, or one we do not know
-    if "{" in path:
+    if "{" in path or (method, path) in BODY_REFERENCES:
         codes.add(404)
     if has_body or method in ("post", "put", "patch"):
         codes |= {413, 415}

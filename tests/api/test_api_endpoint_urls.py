@@ -43,7 +43,7 @@ def test_cli_and_demo_json_list_urls_of_enabled_methods_only(tmp_path, capsys, m
     for name in [n for n in os.environ if n.startswith("EG_")]:
         monkeypatch.delenv(name)  # the CLI reads EG_* settings; this test wants the defaults and its own data dir
 
-    async def set_up() -> tuple[dict, str]:
+    async def set_up() -> dict:
         gw = await Gateway.open(load_config(None, environ={"EG_STORAGE__DATA_DIR": str(data_dir)}))
         try:
             demo = await ensure_demo(gw)
@@ -56,13 +56,25 @@ def test_cli_and_demo_json_list_urls_of_enabled_methods_only(tmp_path, capsys, m
                 profile = profiles[f"demo-{name}"]
                 enabled = {URL_KEYS[m.value] for m in EnrollmentMethod if profile.enabled(m)}
                 assert set(entry) - {"id"} == enabled, (name, entry)
-            return demo, device.id
+            return demo
         finally:
             await gw.close()
 
-    demo, device_profile_id = asyncio.run(set_up())
+    demo = asyncio.run(set_up())
+
+    async def restart() -> dict:
+        gw = await Gateway.open(load_config(None, environ={"EG_STORAGE__DATA_DIR": str(data_dir)}))
+        try:
+            return await ensure_demo(gw)
+        finally:
+            await gw.close()
+
+    # The next start rewrites demo.json from the profiles as they are now: the device endpoint lost ACME and EST.
+    again = asyncio.run(restart())
     on_disk = json.loads((data_dir / "demo.json").read_text())
-    assert on_disk["endpoints"] == demo["endpoints"]
+    assert on_disk["endpoints"] == again["endpoints"]
+    assert set(on_disk["endpoints"]["device"]) == {"id", "api", "scep"}
+    assert on_disk["endpoints"]["tls-server"] == demo["endpoints"]["tls-server"]
 
     capsys.readouterr()
     assert cli.main(["endpoints", "--data-dir", str(data_dir)]) == 0
