@@ -100,8 +100,8 @@ POLICY_RULES = _obj({
     "max_ttl": {**DURATION, "description": "longest validity, e.g. 397d; absent: no limit"},
     "common_name_in_sans": {"type": "boolean", "default": False,
                             "description": "the subject CN must be one of the DNS or IP SANs (CA/B BR 7.1.2.7.2)"},
-    "max_forward_dating": {"oneOf": [{"type": "integer", "minimum": 0}, DURATION["oneOf"][1]], "description": "how far ahead of now a notBefore may lie, e.g. 0s or 7d; "
-                                                      "absent: 1d (the one bounded default)"},
+    "max_forward_dating": {"oneOf": [{"type": "integer", "minimum": 0}, DURATION["oneOf"][1]],
+                           "description": "how far ahead of now a notBefore may lie, e.g. 0s or 7d; absent: 1d"},
 }, description="what a profile using this policy may certify; absent settings allow anything")
 
 DEFAULTS_FIELDS: dict[str, Any] = {
