@@ -52,13 +52,15 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
 
 async def _urls(gateway: Gateway, state: dict[str, Any]) -> dict[str, Any]:
     """The URL fields of `state` as this instance publishes them (instances may differ in host and ports), and the
-    port it validates http-01 on (what a loopback ACME client must listen on)."""
+    port it validates http-01 on (what a loopback ACME client must listen on). Each endpoint lists the URLs of the
+    methods its profile enables, read now, so a profile edited since set-up is shown as it is."""
     urls = gateway.urls
+    attached = {ep.id: ep for ep in await gateway.applications.endpoints(SYSTEM_ACTOR, state["application_id"])}
     endpoints = {}
     for name, ep in state["endpoints"].items():
-        async with gateway.db.transaction(readonly=True) as tx:
-            context = await tx.endpoints.issuance_context(ep["id"])  # the URLs of the methods its profile enables
-        endpoints[name] = {"id": ep["id"], **urls.endpoint_urls(ep["id"], context[1] if context else None)}
+        record = attached.get(ep["id"])
+        profile = await gateway.catalog.get_profile(record.profile_id) if record else None
+        endpoints[name] = {"id": ep["id"], **urls.endpoint_urls(ep["id"], profile)}
     tls_id = endpoints["tls-server"]["id"]
     return {"api_url": f"{urls.https_base}/api/v1", "endpoints": endpoints, "issue_url": urls.api_issue(tls_id),
             "acme_directory": urls.acme_directory(tls_id), "ocsp_url": urls.ocsp(state["issuing_ca_id"]),
@@ -142,8 +144,8 @@ async def _create(gateway: Gateway) -> dict[str, Any]:
         "root_ca_id": root.id,
         "issuing_ca_id": issuing.id,
         "endpoints": {
-            "tls-server": {"id": tls_ep.id, **urls.endpoint_urls(tls_ep.id, tls)},
-            "device": {"id": device_ep.id, **urls.endpoint_urls(device_ep.id, device)},
+            "tls-server": {"id": tls_ep.id},
+            "device": {"id": device_ep.id},
         },
         "issue_url": urls.api_issue(tls_ep.id),
         "ocsp_url": urls.ocsp(issuing.id),

@@ -98,6 +98,9 @@ POLICY_RULES = _obj({
     "key_usages": {"type": ["array", "null"], "items": _enum(KEY_USAGES)},
     "extended_key_usages": {"type": ["array", "null"], "items": _enum(EXTENDED_KEY_USAGES)},
     "max_ttl": {**DURATION, "description": "longest validity, e.g. 397d; absent: no limit"},
+    "common_name_in_sans": {"type": "boolean", "description": "the subject CN must name one of the SANs (CA/B BR "
+                                                              "§7.1.2.7.2); absent: false"},
+    "max_forward_dating": {**DURATION, "description": "how far ahead of now a notBefore may lie; absent: one day"},
 }, description="what a profile using this policy may certify; absent settings allow anything")
 
 DEFAULTS_FIELDS: dict[str, Any] = {

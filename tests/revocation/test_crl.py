@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 
 import pytest
 from cryptography import x509
@@ -138,13 +137,11 @@ def test_build_crl_refuses(pki, change, message):
         build_crl(**{**args, **change})
 
 
-def test_hundred_thousand_entries_is_fast(pki):
+def test_hundred_thousand_entries(pki):
+    # Correctness at size only; the speed is measured by bench/crl_generation.py, never asserted here.
     entries = [CRLEntry(serial=(1 << 64) + i, revoked_at=NOW - HOUR, reason=R.KEY_COMPROMISE if i % 3 else None)
                for i in range(100_000)]
-    started = time.perf_counter()
     der = _crl(pki, entries)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5, f"{elapsed:.2f} s"
     assert len(x509.load_der_x509_crl(der)) == 100_000
 
 
