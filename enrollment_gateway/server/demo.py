@@ -43,18 +43,21 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
             state = await _create(gateway)
         if not state.get("acme_eab_kid"):  # also for a demo made before ACME landed
             state.update(await _acme(gateway, state))
-        state.update(_urls(gateway, state))
+        state.update(await _urls(gateway, state))
         await _store(gateway, state)
     state["ca_bundle"] = str(await _write_bundle(gateway, state["root_ca_id"]))
     _write(path, state)
     return state
 
 
-def _urls(gateway: Gateway, state: dict[str, Any]) -> dict[str, Any]:
+async def _urls(gateway: Gateway, state: dict[str, Any]) -> dict[str, Any]:
     """The URL fields of `state` as this instance publishes them (instances may differ in host and ports), and the
     port it validates http-01 on (what a loopback ACME client must listen on)."""
     urls = gateway.urls
-    endpoints = {name: {**ep, **urls.endpoint_urls(ep["id"])} for name, ep in state["endpoints"].items()}
+    endpoints = {}
+    for name, ep in state["endpoints"].items():
+        profile = await gateway.catalog.get_profile((await gateway.applications.endpoint(ep["id"])).profile_id)
+        endpoints[name] = {"id": ep["id"], **urls.endpoint_urls(ep["id"], profile)}  # enabled methods only
     tls_id = endpoints["tls-server"]["id"]
     return {"api_url": f"{urls.https_base}/api/v1", "endpoints": endpoints, "issue_url": urls.api_issue(tls_id),
             "acme_directory": urls.acme_directory(tls_id), "ocsp_url": urls.ocsp(state["issuing_ca_id"]),
