@@ -11,6 +11,7 @@ from typing import Any
 from ..algorithms import KeyAlgorithm
 from ..core.acme_eab import ExternalAccountKeys
 from ..core.bootstrap import create_admin
+from ..core.est_credentials import EstCredentials
 from ..crypto import builder
 from ..core.gateway import Gateway
 from ..domain import SYSTEM_ACTOR, ProfileDefaults
@@ -33,6 +34,8 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
         state = await _create(gateway)
     if not state.get("acme_eab_kid"):  # also for a demo made before ACME landed
         state.update(await _acme(gateway, state))
+    if not state.get("est_url"):  # also for a demo made before EST landed
+        state.update(await _est(gateway, state))
     state["ca_bundle"] = str(await _write_bundle(gateway, state["root_ca_id"]))
     _write(path, state)
     return state
@@ -107,6 +110,18 @@ async def _acme(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
         "acme_eab_kid": issued.key.kid,
         "acme_eab_hmac_key": base64.urlsafe_b64encode(issued.hmac_key).rstrip(b"=").decode(),
     }
+
+
+async def _est(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
+    """The device endpoint's EST base, with serverkeygen and re-enrolment on and a device password for Basic."""
+    endpoint_id = state["endpoints"]["device"]["id"]
+    est = EstCredentials.of(gateway)
+    await est.update_settings(SYSTEM_ACTOR, state["application_id"], endpoint_id,
+                              {"auth": "basic_or_certificate", "reenroll": True, "serverkeygen": True})
+    issued = await est.create_credential(SYSTEM_ACTOR, state["application_id"], endpoint_id,
+                                         username=f"demo-device-{endpoint_id[:6]}")
+    return {"est_url": gateway.urls.est_base(endpoint_id), "est_username": issued.credential.username,
+            "est_password": issued.password}
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -144,11 +144,19 @@ SCHEMAS: dict[str, Any] = {
                         "hmac_key": {"type": "string", "description": "base64url, no padding; only at creation"}}),
     "AcmeEabKeyCreate": _obj({"reusable": {"type": "boolean",
                                            "description": "bind many accounts (false: the first one only)"}}),
+    "EstSettings": _obj({
+        "auth": _enum(("basic", "certificate", "basic_or_certificate", "basic_and_certificate")),
+        "anchors_pem": {"type": "string", "description": "manufacturer (IDevID) CA certificates, PEM"},
+        "trust_gateway_certificates": B, "reenroll": B, "serverkeygen": B, "proof_of_possession": B,
+        "url": {"type": "string", "description": "the endpoint's EST base URL (read only)"}}),
+    "EstCredential": _obj({"username": S, "endpoint_id": S, "created_at": TS, "created_by": S, "revoked_at": TS,
+                           "password": {"type": "string", "description": "only at creation"}}),
+    "EstCredentialCreate": _obj({"username": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$"}}),
     "AuditEvent": _obj({"id": S, "at": TS, "actor": S, "actor_name": S, "action": S, "object_type": S,
                         "object_id": NS, "application_id": NS, "outcome": S, "details": ANY_OBJ}),
 }
 for _name in ("CA", "Policy", "PolicyPreset", "Profile", "Application", "Endpoint", "Member", "Identity",
-              "AcmeEabKey"):
+              "AcmeEabKey", "EstCredential"):
     SCHEMAS[f"{_name}List"] = _items(_name)
 for _name in ("Certificate", "CertificateRequest", "AuditEvent"):
     SCHEMAS[f"{_name}Page"] = _items(_name, paged=True)
@@ -216,6 +224,17 @@ OPERATIONS: tuple[tuple[str, str, str, str, str | None, dict[str, Any], tuple[di
      "The endpoint's ACME EAB key ids and their state", None, {"200": "AcmeEabKeyList"}, ()),
     ("delete", "/applications/{id}/endpoints/{endpoint_id}/acme-eab-keys/{kid}", "acme",
      "Revoke an EAB key: no new account may bind with it", None, {"204": None}, ()),
+    ("get", "/applications/{id}/endpoints/{endpoint_id}/est", "est",
+     "The endpoint's EST settings: device authentication, trust anchors, options", None, {"200": "EstSettings"}, ()),
+    ("patch", "/applications/{id}/endpoints/{endpoint_id}/est", "est",
+     "Change some EST settings of the endpoint", "EstSettings", {"200": "EstSettings"}, ()),
+    ("post", "/applications/{id}/endpoints/{endpoint_id}/est/credentials", "est",
+     "Issue a device username and password for HTTP Basic (password shown once)", "EstCredentialCreate",
+     {"201": "EstCredential"}, ()),
+    ("get", "/applications/{id}/endpoints/{endpoint_id}/est/credentials", "est",
+     "The endpoint's EST usernames and their state", None, {"200": "EstCredentialList"}, ()),
+    ("delete", "/applications/{id}/endpoints/{endpoint_id}/est/credentials/{username}", "est",
+     "Revoke an EST credential", None, {"204": None}, ()),
     ("get", "/applications/{id}/members", "applications", "Members and their roles", None, {"200": "MemberList"}, ()),
     ("post", "/applications/{id}/members", "applications", "Add a member", "MemberAdd", {"201": "Member"}, ()),
     ("delete", "/applications/{id}/members/{identity_id}", "applications", "Remove a member", None, {"204": None}, ()),

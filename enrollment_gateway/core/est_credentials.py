@@ -1,0 +1,434 @@
+"""Who may enrol over EST at an endpoint (RFC 7030 §3.2.3, §3.3.2): per-endpoint settings, device Basic
+credentials, and the two ways a device proves itself (a password, a TLS client certificate).
+
+Settings and credentials are managed by the application's admins through the API; a device is authenticated
+here and leaves as an `EstPrincipal` whose `Actor` holds the operator role in the endpoint's application only,
+so the core's one issuance entry point treats it like any other requester.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import ipaddress
+import re
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
+
+from ..config import EstSettings
+from ..crypto.secrets_util import hash_password, verify_password
+from ..domain import Actor, Certificate, CertificateStatus, Endpoint, Role
+from ..errors import ErrorKind, GatewayError, malformed, not_found
+from ..storage.repositories.est import EstCredential, EstRepository
+from .access import require_role
+from .audit import Auditor
+from .clock import Clock
+
+MAX_ANCHORS = 32  # manufacturer CAs per endpoint; a real deployment has a handful
+MAX_ANCHORS_PEM = 256 * 1024
+_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_PASSWORD_BYTES = 18  # 144 random bits, 24 URL-safe characters: typeable on a device console
+
+
+class EstAuth(str, enum.Enum):
+    """Which credentials an endpoint accepts for simpleenroll and serverkeygen (RFC 7030 §3.3.2)."""
+
+    BASIC = "basic"
+    CERTIFICATE = "certificate"
+    BASIC_OR_CERTIFICATE = "basic_or_certificate"
+    BASIC_AND_CERTIFICATE = "basic_and_certificate"
+
+    @property
+    def accepts_basic(self) -> bool:
+        return self is not EstAuth.CERTIFICATE
+
+    @property
+    def accepts_certificate(self) -> bool:
+        return self is not EstAuth.BASIC
+
+
+@dataclass(frozen=True)
+class EstEndpointSettings:
+    """An endpoint's EST behaviour. Without a stored row every endpoint has these defaults."""
+
+    auth: EstAuth = EstAuth.BASIC_OR_CERTIFICATE
+    anchors_pem: str = ""  # manufacturer (IDevID) CAs whose certificates may enrol with simpleenroll
+    trust_gateway_certificates: bool = True  # a live certificate this gateway issued under the endpoint also may
+    reenroll: bool = True  # simplereenroll (RFC 7030 §4.2.2)
+    serverkeygen: bool = False  # RFC 7030 §4.4
+    proof_of_possession: bool = False  # CSR challengePassword = tls-unique (RFC 7030 §3.5)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"auth": self.auth.value, "anchors_pem": self.anchors_pem,
+                "trust_gateway_certificates": self.trust_gateway_certificates, "reenroll": self.reenroll,
+                "serverkeygen": self.serverkeygen, "proof_of_possession": self.proof_of_possession}
+
+    @classmethod
+    def from_json(cls, data: Any, *, base: "EstEndpointSettings | None" = None) -> "EstEndpointSettings":
+        """Strict: unknown keys and wrong types are MALFORMED; absent keys keep `base`'s values (a PATCH)."""
+        if not isinstance(data, Mapping):
+            raise malformed("EST settings must be an object")
+        out = base or cls()
+        known = set(out.to_json())
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise malformed(f"unknown EST setting(s): {', '.join(unknown)}")
+        changes: dict[str, Any] = {}
+        if "auth" in data:
+            try:
+                changes["auth"] = EstAuth(data["auth"])
+            except ValueError:
+                raise malformed(f"auth must be one of {', '.join(a.value for a in EstAuth)}") from None
+        if "anchors_pem" in data:
+            if not isinstance(data["anchors_pem"], str):
+                raise malformed("anchors_pem must be a string of PEM certificates")
+            load_anchors(data["anchors_pem"])  # refuse anything that would not work later
+            changes["anchors_pem"] = data["anchors_pem"]
+        for key in ("trust_gateway_certificates", "reenroll", "serverkeygen", "proof_of_possession"):
+            if key in data:
+                if not isinstance(data[key], bool):
+                    raise malformed(f"{key} must be true or false")
+                changes[key] = data[key]
+        return replace(out, **changes)
+
+
+def load_anchors(pem: str) -> tuple[x509.Certificate, ...]:
+    """The CA certificates in `pem`; MALFORMED unless each is a CA certificate (basicConstraints cA)."""
+    if not pem.strip():
+        return ()
+    if len(pem) > MAX_ANCHORS_PEM:
+        raise malformed(f"anchors_pem is larger than {MAX_ANCHORS_PEM} bytes")
+    try:
+        certs = x509.load_pem_x509_certificates(pem.encode())
+    except (ValueError, UnicodeEncodeError):
+        raise malformed("anchors_pem holds something that is not a PEM certificate") from None
+    if len(certs) > MAX_ANCHORS:
+        raise malformed(f"at most {MAX_ANCHORS} trust anchors per endpoint")
+    for cert in certs:
+        try:
+            ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except (x509.ExtensionNotFound, ValueError):
+            ca = False
+        if not ca:
+            raise malformed(f"trust anchor {cert.subject.rfc4514_string()} is not a CA certificate")
+    return tuple(certs)
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential: EstCredential
+    password: str  # shown once
+
+
+@dataclass(frozen=True)
+class EstPrincipal:
+    """An authenticated device at one endpoint."""
+
+    actor: Actor
+    endpoint: Endpoint
+    settings: EstEndpointSettings
+    methods: tuple[str, ...]  # "basic", "certificate"
+    certificate: Certificate | None = None  # the gateway-issued certificate it presented, if any
+    client_certificate: x509.Certificate | None = None
+
+
+def est_actor(endpoint: Endpoint, principal_id: str, name: str) -> Actor:
+    """A device as the core sees it: the endpoint itself authorises it to issue, in its application only."""
+    return Actor(id=principal_id[:64], name=name[:200], roles={endpoint.application_id: Role.OPERATOR}, via="est")
+
+
+class FailureLimiter:
+    """Wrong Basic passwords per source address in a sliding window, in this process.
+
+    Each instance counts what it receives (a load balancer spreading one attacker over N instances gives them N
+    times the budget, acceptable for abuse control). Entries age out after the window; the table is bounded.
+    """
+
+    _MAX_TRACKED = 65536
+
+    def __init__(self, allowed: int, window_seconds: int, monotonic=time.monotonic) -> None:
+        self._allowed, self._window, self._monotonic = allowed, window_seconds, monotonic
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, source: str) -> list[float]:
+        horizon = self._monotonic() - self._window
+        kept = [t for t in self._failures.get(source, ()) if t > horizon]
+        if kept:
+            self._failures[source] = kept
+        else:
+            self._failures.pop(source, None)
+        return kept
+
+    def check(self, source: str) -> None:
+        if self._allowed <= 0:
+            return
+        recent = self._recent(source)
+        if len(recent) >= self._allowed:
+            wait = max(1, int(recent[0] + self._window - self._monotonic()) + 1)
+            raise GatewayError(ErrorKind.RATE_LIMITED,
+                               f"too many wrong passwords from {source}; try again in {wait} seconds",
+                               retry_after=wait)
+
+    def failed(self, source: str) -> None:
+        if len(self._failures) >= self._MAX_TRACKED and source not in self._failures:
+            self._failures.clear()
+        self._failures.setdefault(source, []).append(self._monotonic())
+
+
+class EstCredentials:
+    """EST endpoint settings and device authentication. One per process (it holds the failure limiter)."""
+
+    def __init__(self, db, clock: Clock, auditor: Auditor, authorities, settings: EstSettings) -> None:
+        self._db, self._clock, self._audit, self._cas = db, clock, auditor, authorities
+        self._limiter = FailureLimiter(settings.basic_failures_allowed, settings.basic_failure_window_seconds)
+        # (username, keyed digest of the password) -> the stored hash it was verified against. Saves the scrypt
+        # (tens of ms) on every enrolment of a device that enrols often. The credential row is read on every
+        # request, so a revoked or re-issued credential stops matching at once, on every instance.
+        self._verified: dict[tuple[str, bytes], str] = {}
+        self._cache_key = secrets.token_bytes(32)
+
+    @classmethod
+    def of(cls, gateway) -> "EstCredentials":
+        return cls(gateway.db, gateway.clock, gateway.auditor, gateway.authorities, gateway.config.est)
+
+    # --- admin ---------------------------------------------------------------------------------------------------
+
+    async def _endpoint_of(self, tx, actor: Actor, application_id: str, endpoint_id: str, role: Role) -> Endpoint:
+        require_role(actor, application_id, role)
+        endpoint = await tx.endpoints.get(endpoint_id)
+        if endpoint is None or endpoint.application_id != application_id:
+            raise not_found("endpoint")
+        return endpoint
+
+    async def settings(self, actor: Actor, application_id: str, endpoint_id: str) -> EstEndpointSettings:
+        async with self._db.transaction(readonly=True) as tx:
+            await self._endpoint_of(tx, actor, application_id, endpoint_id, Role.AUDITOR)
+            return _settings(await EstRepository.of(tx).settings(endpoint_id))
+
+    async def update_settings(self, actor: Actor, application_id: str, endpoint_id: str,
+                              changes: Mapping[str, Any]) -> EstEndpointSettings:
+        async with self._db.transaction() as tx:
+            await self._endpoint_of(tx, actor, application_id, endpoint_id, Role.ADMIN)
+            repo = EstRepository.of(tx)
+            updated = EstEndpointSettings.from_json(changes, base=_settings(await repo.settings(endpoint_id)))
+            await repo.put_settings(endpoint_id, updated.to_json(), self._clock.now())
+            await self._audit.record(tx, actor, "est.settings.changed", "endpoint", endpoint_id,
+                                     application_id=application_id, changed=sorted(changes))
+        return updated
+
+    async def create_credential(self, actor: Actor, application_id: str, endpoint_id: str,
+                                username: str | None = None) -> IssuedCredential:
+        if username is not None and not _USERNAME.fullmatch(username):
+            raise malformed("username: 1 to 64 of A-Z a-z 0-9 . _ @ -")
+        username = username or f"est-{secrets.token_hex(6)}"
+        password = secrets.token_urlsafe(_PASSWORD_BYTES)
+        cred = EstCredential(username, endpoint_id, hash_password(password), self._clock.now(), actor.id[:64])
+        async with self._db.transaction() as tx:
+            await self._endpoint_of(tx, actor, application_id, endpoint_id, Role.ADMIN)
+            await EstRepository.of(tx).add_credential(cred)
+            await self._audit.record(tx, actor, "est.credential.created", "endpoint", endpoint_id,
+                                     application_id=application_id, username=username)
+        return IssuedCredential(cred, password)
+
+    async def credentials(self, actor: Actor, application_id: str, endpoint_id: str) -> list[EstCredential]:
+        async with self._db.transaction(readonly=True) as tx:
+            await self._endpoint_of(tx, actor, application_id, endpoint_id, Role.AUDITOR)
+            return await EstRepository.of(tx).credentials(endpoint_id)
+
+    async def revoke_credential(self, actor: Actor, application_id: str, endpoint_id: str, username: str) -> None:
+        async with self._db.transaction() as tx:
+            await self._endpoint_of(tx, actor, application_id, endpoint_id, Role.ADMIN)
+            if not await EstRepository.of(tx).revoke_credential(username, endpoint_id, self._clock.now()):
+                raise not_found("EST credential")
+            await self._audit.record(tx, actor, "est.credential.revoked", "endpoint", endpoint_id,
+                                     application_id=application_id, username=username)
+
+    # --- devices -------------------------------------------------------------------------------------------------
+
+    async def endpoint(self, endpoint_id: str) -> tuple[Endpoint, EstEndpointSettings]:
+        """The endpoint a label names, with its EST settings; NOT_FOUND for an unknown label."""
+        async with self._db.transaction(readonly=True) as tx:
+            endpoint = await tx.endpoints.get(endpoint_id)
+            stored = await EstRepository.of(tx).settings(endpoint_id) if endpoint is not None else None
+        if endpoint is None:
+            raise not_found("EST label")
+        return endpoint, _settings(stored)
+
+    async def authenticate(self, endpoint: Endpoint, settings: EstEndpointSettings, *,
+                           basic: tuple[str, str] | None, client_certificate: x509.Certificate | None,
+                           source: str, reenroll: bool = False) -> EstPrincipal:
+        """Check what the device presented against the endpoint's settings (RFC 7030 §3.3.2).
+
+        simplereenroll (`reenroll=True`) needs a live certificate this gateway issued under the endpoint
+        (§4.2.2); a password alone never re-enrols. Failures are UNAUTHENTICATED (nothing acceptable was
+        presented) or FORBIDDEN (a valid credential that may not do this), and are audited.
+        """
+        methods: list[str] = []
+        actor: Actor | None = None
+        issued: Certificate | None = None
+        try:
+            if basic is not None and settings.auth.accepts_basic:
+                actor = await self._check_basic(endpoint, basic, source)
+                methods.append("basic")
+            if client_certificate is not None and (settings.auth.accepts_certificate or reenroll):
+                cert_actor, issued = await self._check_certificate(endpoint, settings, client_certificate,
+                                                                   reenroll=reenroll)
+                actor = actor or cert_actor
+                methods.append("certificate")
+            if reenroll and issued is None:
+                raise GatewayError(ErrorKind.UNAUTHENTICATED,
+                                   "simplereenroll needs the current certificate as the TLS client certificate")
+            if settings.auth is EstAuth.BASIC_AND_CERTIFICATE and set(methods) != {"basic", "certificate"}:
+                raise GatewayError(ErrorKind.UNAUTHENTICATED,
+                                   "this endpoint needs both a TLS client certificate and a username and password")
+            if actor is None:
+                raise GatewayError(ErrorKind.UNAUTHENTICATED, _missing(settings.auth))
+        except GatewayError as err:
+            if err.kind in (ErrorKind.UNAUTHENTICATED, ErrorKind.FORBIDDEN, ErrorKind.RATE_LIMITED):
+                await self._audit.record_alone(
+                    self._db, Actor(id="anonymous", name=source or "anonymous"), "est.auth.failed", "endpoint",
+                    endpoint.id, application_id=endpoint.application_id, outcome="refused", reason=err.detail,
+                    source=source, username=basic[0][:64] if basic else None)
+            raise
+        return EstPrincipal(actor, endpoint, settings, tuple(methods), issued, client_certificate)
+
+    async def _check_basic(self, endpoint: Endpoint, basic: tuple[str, str], source: str) -> Actor:
+        self._limiter.check(source)
+        username, password = basic
+        async with self._db.transaction(readonly=True) as tx:
+            cred = await EstRepository.of(tx).credential(username) if _USERNAME.fullmatch(username) else None
+        key = (username, hmac.digest(self._cache_key, password.encode("utf-8", "surrogatepass"), "sha256"))
+        usable = cred is not None and cred.endpoint_id == endpoint.id and cred.revoked_at is None
+        ok = usable and (self._verified.get(key) == cred.password_hash
+                         or verify_password(password, cred.password_hash))
+        if not ok:
+            self._limiter.failed(source)
+            raise GatewayError(ErrorKind.UNAUTHENTICATED, "wrong username or password for this EST label")
+        if len(self._verified) >= 4096:
+            self._verified.clear()
+        self._verified[key] = cred.password_hash
+        return est_actor(endpoint, f"est:{username}", f"EST device {username}")
+
+    async def _check_certificate(self, endpoint: Endpoint, settings: EstEndpointSettings, cert: x509.Certificate,
+                                 *, reenroll: bool) -> tuple[Actor, Certificate | None]:
+        """A gateway-issued certificate of this endpoint, or (not for re-enrolment) one under a manufacturer CA."""
+        now = self._clock.now()
+        issued = await self._issued_by_gateway(cert)
+        fingerprint = cert.fingerprint(_SHA256).hex()
+        if issued is not None:
+            if issued.application_id != endpoint.application_id:
+                raise GatewayError(ErrorKind.FORBIDDEN, "the TLS client certificate belongs to another application")
+            status = issued.status_at(now)
+            if status is CertificateStatus.REVOKED:
+                raise GatewayError(ErrorKind.UNAUTHENTICATED, "the TLS client certificate is revoked")
+            if status is CertificateStatus.EXPIRED or issued.not_before > now:
+                raise GatewayError(ErrorKind.UNAUTHENTICATED, "the TLS client certificate is not within its validity")
+            async with self._db.transaction(readonly=True) as tx:
+                own = await tx.endpoints.find(issued.application_id, issued.profile_id)
+            if own is None or own.id != endpoint.id:
+                raise GatewayError(ErrorKind.FORBIDDEN,
+                                   "the TLS client certificate was issued under another EST label")
+            if not reenroll and not settings.trust_gateway_certificates:
+                raise GatewayError(ErrorKind.FORBIDDEN,
+                                   "this endpoint does not accept its own certificates for simpleenroll")
+            return est_actor(endpoint, f"est-cert:{issued.id}", f"EST device {issued.common_name or issued.id}"), \
+                issued
+        if reenroll:
+            raise GatewayError(ErrorKind.UNAUTHENTICATED,
+                               "simplereenroll needs a certificate this gateway issued; this one it did not")
+        anchors = load_anchors(settings.anchors_pem)
+        if not anchors:
+            raise GatewayError(ErrorKind.UNAUTHENTICATED,
+                               "the TLS client certificate was not issued by this gateway and the endpoint has no "
+                               "manufacturer trust anchors")
+        try:
+            verifier = (PolicyBuilder().store(Store(list(anchors))).time(now.replace(tzinfo=None))
+                        .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY).build_client_verifier())
+            verifier.verify(cert, [])
+        except VerificationError as exc:
+            raise GatewayError(ErrorKind.UNAUTHENTICATED,
+                               f"the TLS client certificate does not chain to this endpoint's trust anchors: {exc}"
+                               ) from None
+        return est_actor(endpoint, f"est-idevid:{fingerprint[:32]}",
+                         f"EST device {cert.subject.rfc4514_string()[:150]}"), None
+
+    async def _issued_by_gateway(self, cert: x509.Certificate) -> Certificate | None:
+        """The inventory record of `cert` if one of our CAs signed it and we stored exactly this certificate."""
+        for ca in await self._cas.list():
+            if ca.certificate_pem is None:
+                continue
+            ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+            if ca_cert.subject != cert.issuer:
+                continue
+            try:
+                cert.verify_directly_issued_by(ca_cert)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            async with self._db.transaction(readonly=True) as tx:
+                record = await tx.certificates.get_by_serial(ca.id, cert.serial_number)
+            if record is not None and _der(record.certificate_pem) == cert.public_bytes(serialization.Encoding.DER):
+                return record
+        return None
+
+
+_SHA256 = hashes.SHA256()
+
+
+def _client_auth_allowed(_policy, _cert, eku: x509.ExtendedKeyUsage | None) -> None:
+    """An IDevID's extendedKeyUsage, when it has one, must allow TLS client authentication."""
+    if eku is not None and ExtendedKeyUsageOID.CLIENT_AUTH not in eku and \
+            ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in eku:
+        raise ValueError("extendedKeyUsage does not allow clientAuth")
+
+
+# Manufacturer CAs and IDevIDs (IEEE 802.1AR) rarely follow the Web PKI profile (no SAN, no keyUsage on old
+# roots): path building, signatures, validity and basicConstraints are checked; extensions are not required.
+_CA_POLICY = ExtensionPolicy.permit_all().require_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
+_EE_POLICY = ExtensionPolicy.permit_all().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC,
+                                                          _client_auth_allowed)
+
+
+def _der(pem: str) -> bytes:
+    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+
+
+def _settings(stored: Mapping[str, Any] | None) -> EstEndpointSettings:
+    return EstEndpointSettings.from_json(stored) if stored else EstEndpointSettings()
+
+
+def _missing(auth: EstAuth) -> str:
+    return {
+        EstAuth.BASIC: "a username and password are required",
+        EstAuth.CERTIFICATE: "a TLS client certificate is required",
+        EstAuth.BASIC_OR_CERTIFICATE: "a TLS client certificate or a username and password is required",
+        EstAuth.BASIC_AND_CERTIFICATE: "a TLS client certificate and a username and password are required",
+    }[auth]
+
+
+def source_allowed(address: str | None, trusted: tuple[str, ...]) -> bool:
+    """Is `address` one of the configured proxies (addresses or networks)?"""
+    if not address or not trusted:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in trusted:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+__all__ = ["EstAuth", "EstCredentials", "EstEndpointSettings", "EstPrincipal", "FailureLimiter", "IssuedCredential",
+           "load_anchors", "source_allowed"]
