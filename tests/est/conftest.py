@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from enrollment_gateway.algorithms import KeyAlgorithm
 from enrollment_gateway.config import load_config
@@ -41,6 +42,8 @@ class EstWorld:
     username: str
     password: str
     manufacturer: Issuer
+    token: str = ""
+    app: object = None
 
     @property
     def basic(self) -> tuple[str, str]:
@@ -56,7 +59,7 @@ class EstWorld:
     async def endpoint(self, name: str, rules: dict | None = None, *, approval: bool = False,
                        enrollment: dict | None = None) -> str:
         g = self.gateway
-        policy = await g.catalog.create_policy(self.admin, name=f"{name}-policy", rules=rules or DEVICE_RULES)
+        policy = await g.catalog.create_policy(self.admin, name=f"{name}-policy", rules=DEVICE_RULES if rules is None else rules)
         profile = await g.catalog.create_profile(
             self.admin, name=name, ca_id=(await _issuing(g)).id, policy_id=policy.id,
             defaults=ProfileDefaults(ttl_seconds=30 * 86400, extended_key_usages=("client_auth",)),
@@ -69,7 +72,7 @@ class EstWorld:
             conn = tx.connection
             from sqlalchemy import text
             certs = (await conn.execute(text("SELECT count(*) FROM certificates"))).scalar_one()
-            requests = (await conn.execute(text("SELECT count(*) FROM certificate_requests"))).scalar_one()
+            requests = (await conn.execute(text("SELECT count(*) FROM requests"))).scalar_one()
         return certs, requests
 
 
@@ -90,7 +93,8 @@ async def est_world(database, tmp_path, aiohttp_server) -> EstWorld:
     })
     clock = FixedClock(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
     gateway = await Gateway.open(config, database=database, clock=clock)
-    admin = await gateway.applications.authenticate((await create_admin(gateway)).token)
+    token = (await create_admin(gateway)).token
+    admin = await gateway.applications.authenticate(token)
     root = await gateway.authorities.create_root(admin, name="root", subject=[("CN", "EST Test Root")],
                                                  key_algorithm=KeyAlgorithm.ECDSA_P256, path_length=1)
     issuing = await gateway.authorities.create_intermediate(admin, name="issuing", parent_id=root.id,
@@ -98,14 +102,15 @@ async def est_world(database, tmp_path, aiohttp_server) -> EstWorld:
                                                             key_algorithm=KeyAlgorithm.ECDSA_P256)
     app = await gateway.applications.create(admin, name="devices")
     ssl_ctx, trust = await listener_ssl_context(gateway, ca_id=issuing.id)
-    server = await aiohttp_server(create_app(config, gateway=gateway), ssl=ssl_ctx)
+    web_app = create_app(config, gateway=gateway)
+    server = await aiohttp_server(web_app, ssl=ssl_ctx)
     manufacturer = Issuer.create("Manufacturer IDevID CA")
     world = EstWorld(gateway, admin, clock, app.id, "", root.certificate_pem,
-                     EstClient(f"https://127.0.0.1:{server.port}", trust, tmp_path, ""), "", "", manufacturer)
+                     EstClient(f"https://127.0.0.1:{server.port}", trust, tmp_path, ""), "", "", manufacturer,
+                     token, web_app)
     world.endpoint_id = await world.endpoint("device")
     world.client.label = world.endpoint_id
-    manufacturer_pem = manufacturer.cert.public_bytes(__import__("cryptography").hazmat.primitives.serialization
-                                                      .Encoding.PEM).decode()
+    manufacturer_pem = manufacturer.cert.public_bytes(serialization.Encoding.PEM).decode()
     await world.settings(anchors_pem=manufacturer_pem, serverkeygen=True)
     issued = await world.est.create_credential(admin, app.id, world.endpoint_id, username="device-1")
     world.username, world.password = issued.credential.username, issued.password
