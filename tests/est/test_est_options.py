@@ -115,8 +115,8 @@ async def test_a_trusted_proxy_header_carries_the_client_certificate(est_world) 
     request, key = csr("proxied-1")
     (cert,) = certs_from((await w.client.enroll(b64(request), auth=w.basic)).body)
     state = w.app[EST]
-    w.app[EST] = replace(state, settings=replace(state.settings, client_certificate_header="X-SSL-Client-Cert",
-                                                 trusted_proxies=("127.0.0.0/8",)))
+    state.settings = replace(state.settings, client_certificate_header="X-SSL-Client-Cert",
+                             trusted_proxies=("127.0.0.0/8",))
     header = urllib.parse.quote(cert.public_bytes(serialization.Encoding.PEM).decode())
     renewal, _ = csr("proxied-1")
     reply = await w.client.call("POST", "simplereenroll", b64(renewal), headers={"X-SSL-Client-Cert": header})
