@@ -32,6 +32,7 @@ from .access import require_role
 from .audit import Auditor
 from .clock import Clock
 
+CACHE_SECONDS = 5.0  # how long an endpoint's EST settings and the CA certificates are reused (see EstCredentials)
 MAX_ANCHORS = 32  # manufacturer CAs per endpoint; a real deployment has a handful
 MAX_ANCHORS_PEM = 256 * 1024
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -138,6 +139,7 @@ class EstPrincipal:
     methods: tuple[str, ...]  # "basic", "certificate"
     certificate: Certificate | None = None  # the gateway-issued certificate it presented, if any
     client_certificate: x509.Certificate | None = None
+    approval_required: bool = True  # the profile parks requests for approval (as last read: see CACHE_SECONDS)
 
 
 def est_actor(endpoint: Endpoint, principal_id: str, name: str) -> Actor:
@@ -183,11 +185,29 @@ class FailureLimiter:
         self._failures.setdefault(source, []).append(self._monotonic())
 
 
-class EstCredentials:
-    """EST endpoint settings and device authentication. One per process (it holds the failure limiter)."""
+@dataclass(frozen=True)
+class _Target:
+    endpoint: Endpoint
+    settings: EstEndpointSettings
+    approval_required: bool
+    expires: float  # monotonic
 
-    def __init__(self, db, clock: Clock, auditor: Auditor, authorities, settings: EstSettings) -> None:
+
+class EstCredentials:
+    """EST endpoint settings and device authentication. One per gateway (it holds the caches and the limiter).
+
+    Caches, each per process: an endpoint's EST settings and approval flag, and the CAs' certificates, are
+    reused for CACHE_SECONDS. A change made through this process (update_settings) applies at once; one made on
+    another instance reaches this one within CACHE_SECONDS. Credentials and the presented certificate's
+    inventory record (its revocation) are read on every request, so revoking either applies at once everywhere.
+    """
+
+    def __init__(self, db, clock: Clock, auditor: Auditor, authorities, settings: EstSettings,
+                 monotonic=time.monotonic) -> None:
         self._db, self._clock, self._audit, self._cas = db, clock, auditor, authorities
+        self._monotonic = monotonic
+        self._targets: dict[str, _Target] = {}
+        self._ca_certificates: tuple[float, list[tuple[str, x509.Certificate]]] | None = None
         self._limiter = FailureLimiter(settings.basic_failures_allowed, settings.basic_failure_window_seconds)
         # (username, keyed digest of the password) -> the stored hash it was verified against. Saves the scrypt
         # (tens of ms) on every enrolment of a device that enrols often. The credential row is read on every
@@ -197,7 +217,8 @@ class EstCredentials:
 
     @classmethod
     def of(cls, gateway) -> "EstCredentials":
-        return cls(gateway.db, gateway.clock, gateway.auditor, gateway.authorities, gateway.config.est)
+        """The gateway's one instance (core/gateway.py), so its caches see the changes the API makes."""
+        return gateway.est
 
     # --- admin ---------------------------------------------------------------------------------------------------
 
@@ -222,6 +243,7 @@ class EstCredentials:
             await repo.put_settings(endpoint_id, updated.to_json(), self._clock.now())
             await self._audit.record(tx, actor, "est.settings.changed", "endpoint", endpoint_id,
                                      application_id=application_id, changed=sorted(changes))
+        self._targets.pop(endpoint_id, None)
         return updated
 
     async def create_credential(self, actor: Actor, application_id: str, endpoint_id: str,
@@ -255,12 +277,25 @@ class EstCredentials:
 
     async def endpoint(self, endpoint_id: str) -> tuple[Endpoint, EstEndpointSettings]:
         """The endpoint a label names, with its EST settings; NOT_FOUND for an unknown label."""
+        target = await self._target(endpoint_id)
+        return target.endpoint, target.settings
+
+    async def _target(self, endpoint_id: str) -> _Target:
+        now = self._monotonic()
+        target = self._targets.get(endpoint_id)
+        if target is not None and target.expires > now:
+            return target
         async with self._db.transaction(readonly=True) as tx:
-            endpoint = await tx.endpoints.get(endpoint_id)
-            stored = await EstRepository.of(tx).settings(endpoint_id) if endpoint is not None else None
-        if endpoint is None:
+            row = await tx.endpoints.issuance_context(endpoint_id)
+            stored = await EstRepository.of(tx).settings(endpoint_id) if row is not None else None
+        if row is None:
+            self._targets.pop(endpoint_id, None)
             raise not_found("EST label")
-        return endpoint, _settings(stored)
+        if len(self._targets) >= 4096:
+            self._targets.clear()
+        target = _Target(row[0], _settings(stored), row[1].approval_required, now + CACHE_SECONDS)
+        self._targets[endpoint_id] = target
+        return target
 
     async def authenticate(self, endpoint: Endpoint, settings: EstEndpointSettings, *,
                            basic: tuple[str, str] | None, client_certificate: x509.Certificate | None,
@@ -298,7 +333,9 @@ class EstCredentials:
                     endpoint.id, application_id=endpoint.application_id, outcome="refused", reason=err.detail,
                     source=source, username=basic[0][:64] if basic else None)
             raise
-        return EstPrincipal(actor, endpoint, settings, tuple(methods), issued, client_certificate)
+        target = self._targets.get(endpoint.id)
+        return EstPrincipal(actor, endpoint, settings, tuple(methods), issued, client_certificate,
+                            approval_required=target.approval_required if target is not None else True)
 
     async def _check_basic(self, endpoint: Endpoint, basic: tuple[str, str], source: str) -> Actor:
         self._limiter.check(source)
@@ -331,9 +368,7 @@ class EstCredentials:
                 raise GatewayError(ErrorKind.UNAUTHENTICATED, "the TLS client certificate is revoked")
             if status is CertificateStatus.EXPIRED or issued.not_before > now:
                 raise GatewayError(ErrorKind.UNAUTHENTICATED, "the TLS client certificate is not within its validity")
-            async with self._db.transaction(readonly=True) as tx:
-                own = await tx.endpoints.find(issued.application_id, issued.profile_id)
-            if own is None or own.id != endpoint.id:
+            if issued.profile_id != endpoint.profile_id:
                 raise GatewayError(ErrorKind.FORBIDDEN,
                                    "the TLS client certificate was issued under another EST label")
             if not reenroll and not settings.trust_gateway_certificates:
@@ -362,10 +397,7 @@ class EstCredentials:
 
     async def _issued_by_gateway(self, cert: x509.Certificate) -> Certificate | None:
         """The inventory record of `cert` if one of our CAs signed it and we stored exactly this certificate."""
-        for ca in await self._cas.list():
-            if ca.certificate_pem is None:
-                continue
-            ca_cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        for ca_id, ca_cert in await self._gateway_cas():
             if ca_cert.subject != cert.issuer:
                 continue
             try:
@@ -373,10 +405,20 @@ class EstCredentials:
             except (ValueError, TypeError, InvalidSignature):
                 continue
             async with self._db.transaction(readonly=True) as tx:
-                record = await tx.certificates.get_by_serial(ca.id, cert.serial_number)
+                record = await tx.certificates.get_by_serial(ca_id, cert.serial_number)
             if record is not None and _der(record.certificate_pem) == cert.public_bytes(serialization.Encoding.DER):
                 return record
         return None
+
+    async def _gateway_cas(self) -> list[tuple[str, x509.Certificate]]:
+        now = self._monotonic()
+        if self._ca_certificates is None or self._ca_certificates[0] <= now:
+            async with self._db.transaction(readonly=True) as tx:
+                cas = await tx.cas.list()
+            certs = [(ca.id, x509.load_pem_x509_certificate(ca.certificate_pem.encode()))
+                     for ca in cas if ca.certificate_pem]
+            self._ca_certificates = (now + CACHE_SECONDS, certs)
+        return self._ca_certificates[1]
 
 
 _SHA256 = hashes.SHA256()

@@ -36,24 +36,27 @@ class ServerGeneratedKey:
 
 
 class EstEnrollment:
-    def __init__(self, db, clock, issuance, inventory, authorities, max_csr_bytes: int) -> None:
+    def __init__(self, db, clock, issuance, inventory, max_csr_bytes: int) -> None:
         self._db, self._clock, self._issuance, self._inventory = db, clock, issuance, inventory
-        self._cas, self._max_csr = authorities, max_csr_bytes
+        self._max_csr = max_csr_bytes
 
     @classmethod
     def of(cls, gateway) -> "EstEnrollment":
-        return cls(gateway.db, gateway.clock, gateway.issuance, gateway.inventory, gateway.authorities,
+        return cls(gateway.db, gateway.clock, gateway.issuance, gateway.inventory,
                    gateway.config.issuance.max_csr_bytes)
 
     # --- what a device may read ----------------------------------------------------------------------------------
 
     async def ca_certificates(self, endpoint_id: str) -> list[x509.Certificate]:
         """The endpoint's issuing CA and the chain above it, nearest first (RFC 7030 §4.1.3)."""
-        profile, _ = await self.requirements(endpoint_id)
-        if profile.ca_id is None:
+        async with self._db.transaction(readonly=True) as tx:
+            row = await tx.endpoints.issuance_context(endpoint_id)
+            ca = await tx.cas.get(row[1].ca_id) if row is not None and row[1].ca_id else None
+        if row is None:
+            raise not_found("EST label")
+        if row[1].ca_id is None:
             raise GatewayError(ErrorKind.NOT_FOUND, "this endpoint issues self-signed certificates: it has no CA")
-        ca = await self._cas.get(profile.ca_id)
-        if ca.certificate_pem is None:
+        if ca is None or ca.certificate_pem is None:
             raise GatewayError(ErrorKind.UNAVAILABLE, "the endpoint's CA is still waiting for its certificate",
                                retry_after=3600)
         return x509.load_pem_x509_certificates((ca.certificate_pem + ca.chain_pem).encode())
@@ -71,19 +74,24 @@ class EstEnrollment:
 
     async def enroll(self, principal: EstPrincipal, csr_der: bytes, *, reenroll: bool = False,
                      tls_unique: bytes | None = None) -> Issued | Pending:
-        """simpleenroll / simplereenroll: Issued, Pending, or the core's refusal (RFC 7030 §4.2)."""
-        parsed = self._checked(principal, csr_der, tls_unique)
+        """simpleenroll / simplereenroll: Issued, Pending, or the core's refusal (RFC 7030 §4.2).
+
+        The CSR is parsed here only when EST itself must read it (re-enrolment, proof-of-possession); otherwise the
+        core's one parse and verification is enough.
+        """
         replaces = None
-        if reenroll:
-            current = principal.certificate
-            if current is None:  # EstCredentials.authenticate guarantees it; keep the invariant visible
-                raise GatewayError(ErrorKind.UNAUTHENTICATED, "simplereenroll needs the current certificate")
-            check_same_identity(current.certificate_pem, parsed)
-            replaces = current.id
+        if reenroll or principal.settings.proof_of_possession:
+            parsed = self._checked(principal, csr_der, tls_unique)
+            if reenroll:
+                current = principal.certificate
+                if current is None:  # EstCredentials.authenticate guarantees it; keep the invariant visible
+                    raise GatewayError(ErrorKind.UNAUTHENTICATED, "simplereenroll needs the current certificate")
+                check_same_identity(current.certificate_pem, parsed)
+                replaces = current.id
         request = IssuanceRequest(actor=principal.actor, endpoint_id=principal.endpoint.id,
-                                  protocol=EnrollmentMethod.EST, csr=parsed.der, replaces_id=replaces,
+                                  protocol=EnrollmentMethod.EST, csr=csr_der, replaces_id=replaces,
                                   metadata=_metadata(principal, reenroll))
-        return await self._issue_once(principal, parsed.der, request)
+        return await self._issue_once(principal, csr_der, request)
 
     async def serverkeygen(self, principal: EstPrincipal, csr_der: bytes, *,
                            tls_unique: bytes | None = None) -> ServerGeneratedKey | Pending:
@@ -112,10 +120,11 @@ class EstEnrollment:
         """Issue, or answer from the request this same CSR already parked for approval."""
         digest = hashlib.sha256(der).hexdigest()
         endpoint_id = principal.endpoint.id
-        async with self._db.transaction(readonly=True) as tx:
-            parked = await EstRepository.of(tx).parked_request(endpoint_id, digest)
-        if parked is not None:
-            return await self._parked_outcome(principal, parked)
+        if principal.approval_required:  # only such a profile parks requests: spare the others a read
+            async with self._db.transaction(readonly=True) as tx:
+                parked = await EstRepository.of(tx).parked_request(endpoint_id, digest)
+            if parked is not None:
+                return await self._parked_outcome(principal, parked)
         outcome = await self._issuance.issue(request)
         if isinstance(outcome, Pending):
             try:

@@ -18,7 +18,6 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from enrollment_gateway.appkeys import GATEWAY
-from enrollment_gateway.core.est_credentials import EstCredentials
 from enrollment_gateway.core.est_enrollment import EstEnrollment
 from enrollment_gateway.errors import ErrorKind, GatewayError
 
@@ -83,7 +82,7 @@ def mount(app: web.Application) -> None:
     async def est_ctx(app: web.Application) -> AsyncIterator[None]:
         gateway = app[GATEWAY]
         settings = gateway.config.est
-        app[EST] = EstState(settings=settings, credentials=EstCredentials.of(gateway),
+        app[EST] = EstState(settings=settings, credentials=gateway.est,
                             enrollment=EstEnrollment.of(gateway))
         yield
 

@@ -86,8 +86,8 @@ def decode_pkcs10(body: bytes) -> bytes:
     except (binascii.Error, ValueError):
         raise GatewayError(ErrorKind.MALFORMED,
                            "the body is not base64: RFC 7030 §4.2.1 wants the DER CSR base64-encoded") from None
-    if not der:
-        raise GatewayError(ErrorKind.MALFORMED, "the body decodes to nothing")
+    if der[:1] != b"\x30":  # every DER CSR is a SEQUENCE
+        raise GatewayError(ErrorKind.BAD_CSR, "the body's base64 does not decode to a DER PKCS#10 CSR")
     return der
 
 
