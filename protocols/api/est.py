@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from enrollment_gateway.core.est_credentials import EstCredentials, EstEndpointSettings
+from enrollment_gateway.core.est_credentials import EstCredentials
+from enrollment_gateway.core.est_settings import EstEndpointSettings
 from enrollment_gateway.storage.repositories.est import EstCredential
 
 from .wire import actor, gateway, json_response, no_content, read_json, route_path

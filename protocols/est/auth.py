@@ -9,7 +9,8 @@ import binascii
 from aiohttp import web
 
 from enrollment_gateway.appkeys import ACTOR
-from enrollment_gateway.core.est_credentials import EstEndpointSettings, EstPrincipal, source_allowed
+from enrollment_gateway.core.est_credentials import EstPrincipal, source_allowed
+from enrollment_gateway.core.est_settings import EstEndpointSettings
 from enrollment_gateway.domain import Endpoint
 from enrollment_gateway.errors import ErrorKind, GatewayError
 

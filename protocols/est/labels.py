@@ -7,7 +7,7 @@ import re
 
 from aiohttp import web
 
-from enrollment_gateway.core.est_credentials import EstEndpointSettings
+from enrollment_gateway.core.est_settings import EstEndpointSettings
 from enrollment_gateway.domain import Endpoint
 from enrollment_gateway.errors import ErrorKind, GatewayError
 
