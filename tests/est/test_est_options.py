@@ -124,3 +124,13 @@ async def test_a_trusted_proxy_header_carries_the_client_certificate(est_world) 
     # Behind the proxy the TLS session is the proxy's: a certificate on it is not the device's.
     no_header = await w.client.call("POST", "simplereenroll", b64(renewal), cert=cert, key=key)
     assert no_header.status == 401, no_header
+
+
+async def test_the_configured_default_label_answers_without_a_label(est_world) -> None:
+    state = est_world.app[EST]
+    state.settings = replace(state.settings, default_endpoint=est_world.endpoint_id)
+    cacerts = await est_world.client.call("GET", "cacerts", label="", content_type=None)
+    assert cacerts.status == 200, cacerts
+    request, _ = csr("no-label-1")
+    enrolled = await est_world.client.enroll(b64(request), auth=est_world.basic, label="")
+    assert enrolled.status == 200, enrolled
