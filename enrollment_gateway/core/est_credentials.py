@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
@@ -307,6 +307,9 @@ class EstCredentials:
             raise GatewayError(ErrorKind.UNAUTHENTICATED,
                                f"the TLS client certificate does not chain to this endpoint's trust anchors: {exc}"
                                ) from None
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # a certificate the verifier cannot read
+            raise GatewayError(ErrorKind.UNAUTHENTICATED,
+                               f"the TLS client certificate cannot be verified: {exc}") from None
         return est_actor(endpoint, f"est-idevid:{fingerprint[:32]}",
                          f"EST device {cert.subject.rfc4514_string()[:150]}"), None
 
@@ -317,8 +320,8 @@ class EstCredentials:
                 continue
             try:
                 cert.verify_directly_issued_by(ca_cert)
-            except (ValueError, TypeError, InvalidSignature):
-                continue
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+                continue  # not signed by this CA, or with a key or algorithm we cannot check
             async with self._db.transaction(readonly=True) as tx:
                 record = await tx.certificates.get_by_serial(ca_id, cert.serial_number)
             if record is not None and _der(record.certificate_pem) == cert.public_bytes(serialization.Encoding.DER):

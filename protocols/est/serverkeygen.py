@@ -37,7 +37,7 @@ def _encryption_requested(der: bytes) -> str | None:
         for attribute in csr.attributes:
             if attribute.oid in _KEY_ENCRYPTION_ATTRIBUTES:
                 return _KEY_ENCRYPTION_ATTRIBUTES[attribute.oid]
-    except ValueError:
+    except Exception:  # noqa: BLE001 - any unreadable CSR: the core refuses it with the precise reason
         return None
     return None
 

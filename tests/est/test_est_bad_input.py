@@ -200,3 +200,24 @@ async def test_a_401_on_a_basic_endpoint_challenges_and_says_why(est_world) -> N
     reply = await est_world.client.enroll(b64(csr("x")[0]), auth=(est_world.username, "wrong"))
     assert reply.status == 401
     assert reply.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+async def test_an_rsa_client_certificate_from_an_unknown_ca_is_refused_with_a_reason(est_world) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from est_helpers import name
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name("rsa-device")).issuer_name(name("EST Test Issuing CA"))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))  # claims our issuing CA's name, signed by itself
+    before = await est_world.counts()
+    reply = await est_world.client.enroll(b64(csr("rsa-device")[0]), cert=cert, key=key)
+    assert reply.status == 401 and "trust anchors" in reply.text, reply
+    assert await est_world.counts() == before
