@@ -74,7 +74,7 @@ class EstSettings:
     default_endpoint: str = ""  # endpoint id served at /.well-known/est/<op> for devices that know no label
     request_client_certificate: bool = True  # the HTTPS listener asks for (never requires) a client certificate
     client_certificate_header: str = ""  # e.g. X-SSL-Client-Cert: URL-encoded PEM set by a TLS-terminating proxy
-    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose client_certificate_header is honoured
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose certificate header and X-Forwarded-For count
     retry_after_seconds: int = 60  # what a device whose request awaits approval is told to wait
     basic_failures_allowed: int = 5  # wrong Basic passwords per source address per window before 429
     basic_failure_window_seconds: int = 300

@@ -71,8 +71,11 @@ async def est_middleware(request: web.Request, handler) -> web.StreamResponse:
 def create_est_app() -> web.Application:
     app = web.Application(middlewares=[est_middleware])
     for method, operation, handler in _OPERATIONS:
-        app.router.add_route(method, f"{_LABEL}/{operation}", handler)
-        app.router.add_route(method, f"/{operation}", handler)
+        for path in (f"{_LABEL}/{operation}", f"/{operation}"):
+            if method == "GET":
+                app.router.add_get(path, handler)  # and HEAD
+            else:
+                app.router.add_route(method, path, handler)
     return app
 
 

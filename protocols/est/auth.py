@@ -44,15 +44,26 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
     return username, password
 
 
+def client_address(request: web.Request, via_trusted_proxy: bool) -> str:
+    """The device's address: behind a trusted proxy, the last X-Forwarded-For hop (the one that proxy added), so
+    one device's wrong passwords do not lock out every device behind the same proxy."""
+    if via_trusted_proxy:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        if hops and len(hops[-1]) <= 64:
+            return hops[-1]
+    return request.remote or ""
+
+
 async def authenticate(request: web.Request, endpoint: Endpoint, settings: EstEndpointSettings, *,
                        reenroll: bool = False) -> tuple[EstPrincipal, TlsFacts]:
     st = state(request)
-    facts = tls_facts(request, st.settings, source_allowed(request.remote, st.settings.trusted_proxies))
+    trusted = source_allowed(request.remote, st.settings.trusted_proxies)
+    facts = tls_facts(request, st.settings, trusted)
     basic = basic_credentials(request)
     if basic is None and facts.client_certificate is None and settings.auth.accepts_basic and not reenroll:
         raise NeedsCredentials()
     principal = await st.credentials.authenticate(endpoint, settings, basic=basic,
                                                   client_certificate=facts.client_certificate,
-                                                  source=request.remote or "", reenroll=reenroll)
+                                                  source=client_address(request, trusted), reenroll=reenroll)
     request[ACTOR] = principal.actor
     return principal, facts

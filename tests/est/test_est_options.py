@@ -134,3 +134,17 @@ async def test_the_configured_default_label_answers_without_a_label(est_world) -
     request, _ = csr("no-label-1")
     enrolled = await est_world.client.enroll(b64(request), auth=est_world.basic, label="")
     assert enrolled.status == 200, enrolled
+
+
+async def test_behind_a_trusted_proxy_wrong_passwords_count_per_forwarded_address(est_world) -> None:
+    w = est_world
+    state = w.app[EST]
+    state.settings = replace(state.settings, trusted_proxies=("127.0.0.0/8",))
+    request = b64(csr("fwd-1")[0])
+    for _ in range(3):  # EG_EST__BASIC_FAILURES_ALLOWED=3
+        reply = await w.client.enroll(request, auth=(w.username, "wrong"), headers={"X-Forwarded-For": "192.0.2.7"})
+        assert reply.status == 401
+    blocked = await w.client.enroll(request, auth=w.basic, headers={"X-Forwarded-For": "192.0.2.7"})
+    assert blocked.status == 429 and "192.0.2.7" in blocked.text
+    other = await w.client.enroll(request, auth=w.basic, headers={"X-Forwarded-For": "198.51.100.1, 192.0.2.8"})
+    assert other.status == 200, other  # another device behind the same proxy is not locked out
