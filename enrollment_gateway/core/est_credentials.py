@@ -9,6 +9,7 @@ so the core's one issuance entry point treats it like any other requester.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import re
@@ -129,6 +130,7 @@ class EstCredentials:
         # request, so a revoked or re-issued credential stops matching at once, on every instance.
         self._verified: dict[tuple[str, bytes], str] = {}
         self._cache_key = secrets.token_bytes(32)
+        self._decoy_hash: str | None = None  # made on first need: scrypt is not free, and most gateways never need it
 
     @classmethod
     def of(cls, gateway) -> "EstCredentials":
@@ -259,8 +261,15 @@ class EstCredentials:
             cred = await EstRepository.of(tx).credential(username) if _USERNAME.fullmatch(username) else None
         key = (username, hmac.digest(self._cache_key, password.encode("utf-8", "surrogatepass"), "sha256"))
         usable = cred is not None and cred.endpoint_id == endpoint.id and cred.revoked_at is None
-        ok = usable and (self._verified.get(key) == cred.password_hash
-                         or verify_password(password, cred.password_hash))
+        if usable and self._verified.get(key) == cred.password_hash:
+            ok = True
+        else:
+            # scrypt costs tens of ms: off the event loop (hashlib releases the GIL). An unknown user pays it too,
+            # so the answer's timing does not tell which usernames exist.
+            if not usable and self._decoy_hash is None:
+                self._decoy_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(16))
+            stored = cred.password_hash if usable else self._decoy_hash
+            ok = await asyncio.to_thread(verify_password, password, stored) and usable
         if not ok:
             self._limiter.failed(source)
             raise GatewayError(ErrorKind.UNAUTHENTICATED, "wrong username or password for this EST label")
