@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "enrollment_gateway.cli"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 120.0
+            ) -> subprocess.CompletedProcess:
+    """Run one `enrollment-gateway` command to its end (for commands that exit, or starts that must fail)."""
+    return subprocess.run([*CLI, *args], env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:
@@ -29,6 +37,7 @@ class GatewayProcess:
     https_port: int
     http_port: int
     env: dict[str, str] = field(default_factory=dict)
+    demo_setup: bool = True  # serve --demo
     proc: subprocess.Popen | None = None
     log_path: Path | None = None  # stderr: the JSON logs
     stdout_path: Path | None = None  # stdout: what the gateway announces to a person
@@ -38,15 +47,23 @@ class GatewayProcess:
         return json.loads((self.data_dir / "demo.json").read_text())
 
     def start(self, timeout: float = 60.0) -> "GatewayProcess":
+        self.launch()
+        return self.wait_healthy(timeout)
+
+    def launch(self) -> subprocess.Popen:
+        """Start the process without waiting for it (several at once, or one expected to fail)."""
         self.log_path = self.data_dir.parent / f"gateway-{self.https_port}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.stdout_path = self.log_path.with_suffix(".out")
-        log, out = open(self.log_path, "wb"), open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "enrollment_gateway.cli", "serve", "--demo", "--data-dir", str(self.data_dir),
-             "--host", "127.0.0.1", "--https-port", str(self.https_port), "--http-port", str(self.http_port)],
-            stdout=out, stderr=log, env=env, cwd=ROOT,
-        )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        with open(self.log_path, "wb") as log, open(self.stdout_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                [*CLI, "serve", *(["--demo"] if self.demo_setup else []), "--data-dir", str(self.data_dir),
+                 "--host", "127.0.0.1", "--https-port", str(self.https_port), "--http-port", str(self.http_port)],
+                stdout=out, stderr=log, env=env, cwd=ROOT,
+            )
+        return self.proc
+
+    def wait_healthy(self, timeout: float = 60.0) -> "GatewayProcess":
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -60,7 +77,7 @@ class GatewayProcess:
     def _healthy(self) -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1) as r:
-                return r.status == 200 and (self.data_dir / "demo.json").exists()
+                return r.status == 200 and (not self.demo_setup or (self.data_dir / "demo.json").exists())
         except OSError:
             return False
 
@@ -84,7 +101,10 @@ class GatewayProcess:
             return self.proc.wait(5)
 
 
-def start_gateway(tmp_path: Path, **env: str) -> GatewayProcess:
+def start_gateway(tmp_path: Path, *, ports: tuple[int, int] | None = None, **env: str) -> GatewayProcess:
+    """`serve --demo` on `tmp_path/data`, on fresh free ports unless `ports` (https, http) are given: a restart on
+    the same data must keep its ports, since its CA certificates carry the plain-HTTP URL."""
     data_dir = tmp_path / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    return GatewayProcess(data_dir, free_port(), free_port(), env=dict(env)).start()
+    https_port, http_port = ports or (free_port(), free_port())
+    return GatewayProcess(data_dir, https_port, http_port, env=dict(env)).start()

@@ -56,7 +56,8 @@ def env(tmp_path_factory):
                                 EG_ACME__DNS_RESOLVERS=f"127.0.0.1:{cts.dns}",
                                 EG_ACME__VALIDATION_TIMEOUT_SECONDS="5")
         hooks = _hooks(tmp, cts.management)
-        yield {"tmp": tmp, "cts": cts, "webroot": webroot, "gateway": gateway, "demo": gateway.demo, **hooks}
+        yield {"tmp": tmp, "cts": cts, "webroot": webroot, "gateway": gateway, "demo": gateway.demo,
+               "http01_port": http01_port, **hooks}
     finally:
         if gateway is not None:
             gateway.stop()
@@ -290,3 +291,148 @@ def test_acme_library_rollover_deactivation_orders_ari(env):
     with pytest.raises(messages.Error) as refused:
         acme.new_order(csr)
     assert refused.value.typ.endswith(":unauthorized")
+
+
+# --- kill -9 between signing and answering a finalize (issue #7, item 18) ------------------------------------------
+
+BLOCK = 7_018  # the advisory lock the test holds; the triggers below make the gateway's transactions wait on it
+BLOCKING_TRIGGERS = """
+CREATE FUNCTION eg_test_block() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_advisory_xact_lock({lock}); RETURN NEW; END $$;
+-- Order A: the certificate is committed, the order's move to "valid" is not.
+CREATE TRIGGER eg_block_attach BEFORE UPDATE ON acme_orders FOR EACH ROW
+    WHEN (NEW.id = '{a}' AND NEW.status = 'valid') EXECUTE FUNCTION eg_test_block();
+-- Order B: the certificate's own transaction is still open.
+CREATE TRIGGER eg_block_sign BEFORE INSERT ON certificates FOR EACH ROW
+    WHEN ((NEW.metadata ->> 'acme_order') = '{b}') EXECUTE FUNCTION eg_test_block();
+"""
+
+
+async def _until(predicate, what: str, attempts: int = 600) -> None:
+    import asyncio
+
+    for _ in range(attempts):
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_kill_9_mid_finalize_every_order_converges_after_restart(env):
+    """A real `serve` on PostgreSQL is SIGKILLed with two finalizations in flight, each stopped at a known point
+    by a lock the test holds: A after its certificate was committed, B before. After a restart, without any client
+    request, A has its certificate and B is `ready`; B's second finalize then succeeds (it was orderNotReady for
+    ever before the fix, and A stayed `processing` with its certificate never attached)."""
+    import asyncio
+    import datetime as dt
+
+    import asyncpg
+    import josepy as jose
+    from acme import challenges, client, crypto_util, messages
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gateway_process import GatewayProcess
+
+    base_url = os.environ.get("EG_TEST_POSTGRES_URL")
+    if not base_url:
+        pytest.skip("EG_TEST_POSTGRES_URL is not set")
+    dsn = base_url.replace("postgresql+asyncpg://", "postgresql://")
+    database = f"eg_crash_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    db_dsn = dsn.rsplit("/", 1)[0] + "/" + database
+    data_dir = env["tmp"] / f"crash-{database}"
+    data_dir.mkdir()
+    gateway_env = {"EG_STORAGE__DATABASE_URL": base_url.rsplit("/", 1)[0] + "/" + database,
+                   "EG_ACME__HTTP01_PORT": str(env["http01_port"]),
+                   "EG_ACME__DNS_RESOLVERS": f"127.0.0.1:{env['cts'].dns}",
+                   # Longer than the test takes from finalize to kill, so nothing settles them before the kill.
+                   "EG_ACME__FINALIZE_LEASE_SECONDS": "15"}
+    first = GatewayProcess(data_dir, free_port(), free_port(), env=gateway_env)
+    control = second = None
+    try:
+        await asyncio.to_thread(first.start)
+        demo = first.demo
+        net = client.ClientNetwork(jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1())), alg=jose.ES256,
+                                   verify_ssl=demo["ca_bundle"], user_agent="conformance-crash", timeout=120)
+        acme = client.ClientV2(await asyncio.to_thread(client.ClientV2.get_directory, demo["acme_directory"], net), net)
+        await asyncio.to_thread(acme.new_account, messages.NewRegistration.from_data(terms_of_service_agreed=True))
+        key_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        deadline = dt.datetime.now() + dt.timedelta(seconds=60)
+
+        async def ready_order(name: str):
+            orderr = await asyncio.to_thread(acme.new_order, crypto_util.make_csr(key_pem, [name]))
+            for authzr in orderr.authorizations:
+                chall = next(c for c in authzr.body.challenges if isinstance(c.chall, challenges.HTTP01))
+                response, validation = chall.response_and_validation(net.key)
+                (env["webroot"] / ".well-known" / "acme-challenge" / chall.chall.encode("token")).write_text(
+                    validation)
+                await asyncio.to_thread(acme.answer_challenge, chall, response)
+            return await asyncio.to_thread(acme.poll_authorizations, orderr, deadline)
+
+        order_a, order_b = await ready_order(_name("crash-a")), await ready_order(_name("crash-b"))
+        id_a, id_b = order_a.uri.rsplit("/", 1)[1], order_b.uri.rsplit("/", 1)[1]
+        control = await asyncpg.connect(db_dsn)
+        await control.execute(BLOCKING_TRIGGERS.format(lock=BLOCK, a=id_a, b=id_b))
+        await control.execute("SELECT pg_advisory_lock($1)", BLOCK)
+
+        def finalize(orderr) -> None:  # the answer never comes: the process dies first
+            try:
+                acme.begin_finalization(orderr)
+            except Exception:  # noqa: BLE001 - a reset connection is the expected end
+                pass
+
+        in_flight = [asyncio.create_task(asyncio.to_thread(finalize, o)) for o in (order_a, order_b)]
+
+        async def both_waiting() -> bool:
+            return await control.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                          "AND NOT granted AND objid = $1", BLOCK) == 2
+
+        await _until(both_waiting, "both finalizations waiting at their crash points")
+        first.proc.kill()  # SIGKILL: no shutdown, no cleanup
+        first.proc.wait(10)
+        await control.execute("SELECT pg_advisory_unlock($1)", BLOCK)
+
+        async def no_gateway_sessions() -> bool:  # their open transactions rolled back with the dead connections
+            return await control.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                                          "AND pid <> pg_backend_pid()", database) == 0
+
+        await _until(no_gateway_sessions, "the killed gateway's sessions gone")
+        await asyncio.gather(*in_flight)
+        await control.execute("DROP TRIGGER eg_block_attach ON acme_orders; DROP TRIGGER eg_block_sign ON certificates")
+
+        async def state(order_id: str):
+            return await control.fetchrow(
+                "SELECT o.status, o.certificate_id, o.processing_until, (SELECT m.certificate_id FROM "
+                "certificate_metadata m WHERE m.key = 'acme_order' AND m.value = o.id) AS signed "
+                "FROM acme_orders o WHERE o.id = $1", order_id)
+
+        a, b = await state(id_a), await state(id_b)
+        assert (a["status"], a["certificate_id"]) == ("processing", None) and a["signed"] is not None  # the bug
+        assert (b["status"], b["signed"]) == ("processing", None)
+
+        async def leases_lapsed() -> bool:
+            return await control.fetchval("SELECT count(*) FROM acme_orders WHERE status = 'processing' "
+                                          "AND processing_until >= now()") == 0
+
+        await _until(leases_lapsed, "the finalize leases lapsed", attempts=300)
+        second = GatewayProcess(data_dir, first.https_port, first.http_port, env=gateway_env)
+        await asyncio.to_thread(second.start)  # healthy means the start-up recovery has run; no ACME request yet
+        a, b = await state(id_a), await state(id_b)
+        assert (a["status"], a["certificate_id"]) == ("valid", a["signed"])
+        assert (b["status"], b["certificate_id"], b["processing_until"]) == ("ready", None, None)
+
+        done_a = await asyncio.to_thread(acme.poll_finalization, order_a, deadline, False)
+        assert "BEGIN CERTIFICATE" in done_a.fullchain_pem
+        done_b = await asyncio.to_thread(acme.finalize_order, order_b, deadline)  # a second finalize works
+        assert "BEGIN CERTIFICATE" in done_b.fullchain_pem
+    finally:
+        for proc in (second, first):
+            if proc is not None:
+                proc.stop()
+        if control is not None:
+            await control.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()

@@ -63,8 +63,8 @@ def test_demo_issues_over_https_and_openssl_verifies(tmp_path):
     assert first_token in gw.announced()  # printed once for the person starting the demo
     assert first_token not in gw.output()  # but the JSON logs never carry it
     assert demo["acme_eab_hmac_key"] not in gw.output()  # nor any other credential
-    # A second start reuses what the first created.
-    gw2 = start_gateway(tmp_path)
+    # A second start reuses what the first created (on the same ports: its CAs carry the first one's URLs).
+    gw2 = start_gateway(tmp_path, ports=(gw.https_port, gw.http_port))
     try:
         assert gw2.demo["admin_token"] == first_token
         assert gw2.demo["root_ca_id"] == demo["root_ca_id"]

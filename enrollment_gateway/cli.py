@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .algorithms import HashAlgorithm, KeyAlgorithm
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, StartupError, check_public_urls, load_config
 from .errors import GatewayError
 
 
@@ -28,9 +28,6 @@ def _parser() -> argparse.ArgumentParser:
     serve = command("serve", help="run the gateway (HTTPS + plain-HTTP listeners)")
     serve.add_argument("--demo", action="store_true",
                        help="on first start, set up demo CAs, profiles, an application and an admin token")
-    serve.add_argument("--host", help="listen address (server.host)")
-    serve.add_argument("--https-port", type=int, help="HTTPS listener port (server.https_port)")
-    serve.add_argument("--http-port", type=int, help="plain-HTTP listener port (server.http_port)")
 
     admin = command("create-admin-token", help="create a gateway administrator and print its token once")
     admin.add_argument("--name", default="admin")
@@ -54,6 +51,11 @@ def _common_options(p: argparse.ArgumentParser, default) -> None:
     p.add_argument("--config", default=default,
                    help="TOML settings file (see config.example.toml); EG_SECTION__KEY overrides")
     p.add_argument("--data-dir", default=default, help="where the embedded database, keys and demo.json live")
+    # On every command, not only serve: the URLs a CA made by create-ca carries are built from the same settings
+    # as those serve publishes at, so both must be told the same.
+    p.add_argument("--host", default=default, help="listen address (server.host)")
+    p.add_argument("--https-port", type=int, default=default, help="HTTPS listener port (server.https_port)")
+    p.add_argument("--http-port", type=int, default=default, help="plain-HTTP listener port (server.http_port)")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -82,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     except GatewayError as exc:
         print(f"error: {exc.public_detail}", file=sys.stderr)
         for v in exc.subproblems:
@@ -92,16 +97,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run_admin(args: argparse.Namespace, config: Config) -> int:
-    from .core.bootstrap import create_admin
-    from .core.gateway import Gateway
+    from .core.bootstrap import check_stamped_urls, create_admin, open_gateway
     from .domain import SYSTEM_ACTOR
 
-    gateway = await Gateway.open(config)
+    if args.command == "create-ca":
+        check_public_urls(config)
+    gateway = await open_gateway(config)
     try:
         if args.command == "create-admin-token":
             issued = await create_admin(gateway, args.name)
             print(json.dumps({"identity_id": issued.identity.id, "token": issued.token}))
         elif args.command == "create-ca":
+            warning = await check_stamped_urls(gateway)
+            if warning:
+                print(warning, file=sys.stderr)
             subject = [("CN", args.cn)] + ([("O", args.org)] if args.org else [])
             common = dict(name=args.name, subject=subject, key_algorithm=KeyAlgorithm(args.key_algorithm),
                           hash_algorithm=HashAlgorithm(args.hash_algorithm) if args.hash_algorithm else None,
@@ -124,7 +133,7 @@ async def _run_admin(args: argparse.Namespace, config: Config) -> int:
                 for ep in await gateway.applications.endpoints(SYSTEM_ACTOR, app.id):
                     profile = await gateway.catalog.get_profile(ep.profile_id)
                     print(json.dumps({"application": app.name, "profile": profile.name, "endpoint": ep.id,
-                                      **gateway.urls.endpoint_urls(ep.id)}))
+                                      **gateway.urls.endpoint_urls(ep.id, profile)}))
         return 0
     finally:
         await gateway.close()

@@ -7,18 +7,24 @@ naming the key, because a typo that silently falls back to a default is worse th
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "EG_"
 
 
-class ConfigError(Exception):
-    """A setting is unknown or has the wrong type; the message names the key."""
+class StartupError(Exception):
+    """Something the operator must fix before the gateway can start; the message says what, in one line."""
+
+
+class ConfigError(StartupError):
+    """A setting is unknown, has the wrong type or an impossible value; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,12 @@ class ServerSettings:
     tls_key_file: str = ""
     max_body_bytes: int = 256 * 1024
     shutdown_timeout_seconds: float = 10.0
+    # Slow-client limits on both listeners (slowloris): the TLS handshake and each request's line and headers
+    # must arrive within header_read_timeout, its body within body_read_timeout after them; a connection with no
+    # request under way closes after idle_timeout.
+    header_read_timeout_seconds: float = 10.0
+    body_read_timeout_seconds: float = 30.0
+    idle_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class AcmeSettings:
     terms_of_service: str = ""
     website: str = ""
     caa_identities: tuple[str, ...] = ()
+    finalize_lease_seconds: float = 60.0  # longer than any signing takes; see protocols/acme/finalize.py
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ class EstSettings:
 class RevocationSettings:
     crl_validity_hours: int = 24
     crl_refresh_before_hours: int = 12  # regenerate this long before nextUpdate
-    crl_coalesce_seconds: float = 1.0  # bursts of revocations produce one CRL
+    crl_coalesce_seconds: float = 1.0  # retry delay after a failed CRL rebuild (revokes wait for their CRL)
     ocsp_validity_hours: int = 24
     ocsp_refresh_before_hours: int = 12
     ocsp_responder_validity_days: int = 30
@@ -191,7 +204,87 @@ def _build(data: Mapping[str, Mapping[str, Any]], source: str) -> Config:
                 raise ConfigError(f"unknown setting {name}.{key}")
             values[key] = _coerce(f"{name}.{key}", hints[key], value)
         sections[name] = cls(**values)
-    return Config(**sections)
+    config = Config(**sections)
+    _validate(config)
+    return config
+
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+# Settings where 0 means something nonsensical (a listener on a random port, a body that can never arrive).
+_POSITIVE = {"server.max_body_bytes", "server.header_read_timeout_seconds", "server.body_read_timeout_seconds",
+             "server.idle_timeout_seconds",
+             "issuance.max_csr_bytes", "acme.validation_workers", "acme.validation_attempts",
+             "revocation.crl_validity_hours", "revocation.ocsp_validity_hours"}
+
+
+def _validate(config: Config) -> None:
+    """Values that type-check but cannot work: every number in range, URLs and names of the right shape."""
+    for section in _sections():
+        settings = getattr(config, section)
+        for f in dataclasses.fields(settings):
+            key, value = f"{section}.{f.name}", getattr(settings, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"{key}: expected a finite number, got {value}")
+            if key.endswith("_port") and not 1 <= value <= 65535:
+                raise ConfigError(f"{key}: expected a port between 1 and 65535, got {value}")
+            if key in _POSITIVE and value <= 0:
+                raise ConfigError(f"{key}: expected a number above 0, got {value}")
+            if value < 0:
+                raise ConfigError(f"{key}: expected 0 or more, got {value}")
+    if config.logging.level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"logging.level: expected one of {', '.join(LOG_LEVELS)}, got {config.logging.level!r}")
+    if not config.server.host.strip():
+        raise ConfigError("server.host: expected an address or host name to listen on")
+    for key in ("public_https_url", "public_http_url"):
+        url = getattr(config.server, key)
+        if url:
+            _check_base_url(f"server.{key}", url, "https" if "https" in key else "http")
+    url = config.storage.database_url
+    if url and not url.startswith(DATABASE_SCHEMES):
+        raise ConfigError(f"storage.database_url: expected sqlite+aiosqlite:///PATH or "
+                          f"postgresql+asyncpg://USER@HOST:PORT/DB, got a {url.partition(':')[0]!r} URL")
+    if config.server.tls_key_file and not config.server.tls_cert_file:
+        raise ConfigError("server.tls_key_file is set without server.tls_cert_file")
+
+
+def _check_base_url(key: str, url: str, scheme: str) -> None:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError:
+        raise ConfigError(f"{key}: {url!r} has an invalid port") from None
+    if parts.scheme != scheme or not parts.hostname or parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"{key}: expected a base URL like {scheme}://pki.example.com:port[/path], got {url!r}")
+
+
+def check_public_urls(config: Config) -> None:
+    """Refuse loopback URLs in certificates from a gateway that listens beyond loopback (e.g. 0.0.0.0 in Docker).
+
+    Relying parties elsewhere would fetch CRLs, OCSP and CA certificates from their own machine. Called by the
+    commands that stamp URLs (serve, create-ca), not by every settings load.
+    """
+    if _is_loopback(config.server.host):
+        return
+    for key, env in (("public_http_url", "EG_SERVER__PUBLIC_HTTP_URL"), ("public_https_url", "EG_SERVER__PUBLIC_HTTPS_URL")):
+        url = getattr(config, key)
+        if _is_loopback(urlsplit(url).hostname or ""):
+            what = "certificates' CRL, OCSP and CA-issuer URLs" if key == "public_http_url" else "the URLs handed to clients"
+            raise ConfigError(
+                f"server.host {config.server.host} listens beyond loopback but {what} would be {url}: set "
+                f"server.{key} ({env}) to the URL others reach this gateway at")
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _coerce(key: str, hint: Any, value: Any) -> Any:

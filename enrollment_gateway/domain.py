@@ -132,6 +132,9 @@ class ProfileDefaults:
     is_ca: bool = False
     # Policy OIDs for certificatePolicies; the CA/B Forum BRs want one (e.g. 2.23.140.1.2.1, DV) in TLS leaves.
     certificate_policies: tuple[str, ...] = ()
+    # A validity ending after the issuing CA's: "refuse" it, or "truncate" it to the CA's notAfter (Vault's
+    # leaf_not_after_behavior). Refusing is the default: a request is never quietly changed.
+    not_after_behavior: str = "refuse"
 
 
 @dataclass(frozen=True)

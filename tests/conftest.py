@@ -42,6 +42,16 @@ async def database_target(request: pytest.FixtureRequest, tmp_path) -> AsyncIter
     if not url:
         pytest.skip(f"{POSTGRES_URL_ENV} is not set")
     schema = f"t_{uuid.uuid4().hex[:16]}"
+    # pg_trgm in public, once: left to the migration it lands in the first test's schema and vanishes with it,
+    # under the feet of tests running concurrently ("referenced operator class was concurrently dropped").
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+    except Exception:  # no CREATE privilege: the migration tolerates a missing extension too
+        pass
+    finally:
+        await engine.dispose()
     try:
         yield DatabaseTarget("postgresql", url, schema)
     finally:

@@ -6,6 +6,7 @@ the in-memory signer cache.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
 from typing import Sequence
@@ -20,6 +21,8 @@ from ..crypto.kek import KeyEncryptionKey
 from ..crypto.signer import LocalSigner, Signer
 from ..domain import Actor, CAStatus, CertificateAuthority
 from ..errors import ErrorKind, GatewayError, conflict, malformed, not_found
+from ..revocation.crl import build_crl
+from ..revocation.ocsp import CertID, build_response, issuer_hashes
 from .access import require_superadmin
 from .audit import Auditor
 from .clock import Clock
@@ -59,6 +62,15 @@ def _ca_aad(ca_id: str) -> bytes:
 
 
 class Authorities:
+    """CAs: creation, import, status, and their signers.
+
+    Cache (`_cache`, CA id -> LoadedCA): the key, certificate and chain, which never change once the certificate
+    is set (upload_certificate and set_status forget the entry on this instance). The record's status in it is
+    never trusted to allow signing: issuance re-reads it in the transaction that stores the certificate
+    (`check_still_active`), so a CA disabled or revoked on any instance stops issuance on every instance with the
+    next request; a cached status other than active is re-read on every `load`, so re-enabling is seen at once.
+    """
+
     def __init__(self, db, kek: KeyEncryptionKey, clock: Clock, urls: UrlBuilder, auditor: Auditor) -> None:
         self._db, self._kek, self._clock, self._urls, self._audit = db, kek, clock, urls, auditor
         self._cache: dict[str, LoadedCA] = {}
@@ -71,22 +83,37 @@ class Authorities:
     # --- reading -------------------------------------------------------------------------------------------------
 
     async def get(self, ca_id: str) -> CertificateAuthority:
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             ca = await tx.cas.get(ca_id)
         if ca is None:
             raise not_found("certificate authority")
         return ca
 
     async def list(self) -> list[CertificateAuthority]:
-        async with self._db.transaction() as tx:
+        async with self._db.transaction(readonly=True) as tx:
             return await tx.cas.list()
 
     async def load(self, ca_id: str) -> LoadedCA:
         """The CA with its signer, ready to issue; disabled and unfinished CAs are refused here."""
         loaded = await self.load_any(ca_id)
         if loaded.ca.status is not CAStatus.ACTIVE:
+            self.forget(ca_id)  # perhaps re-enabled on another instance: read it again
+            loaded = await self.load_any(ca_id)
+        if loaded.ca.status is not CAStatus.ACTIVE:
             raise conflict(f"CA {loaded.ca.name} is {loaded.ca.status.value}")
         return loaded
+
+    async def check_still_active(self, tx, ca_id: str) -> None:
+        """In the transaction that records a certificate: is its CA still active, as the database says now?
+
+        CONFLICT if it was disabled or revoked meanwhile, through any instance. The row is locked for share on
+        PostgreSQL, so a concurrent disable waits for this issuance to commit (or the issuance sees it); on SQLite
+        the writing transaction holds the database's write lock already.
+        """
+        status = await tx.cas.status_for_issuance(ca_id)
+        if status is not CAStatus.ACTIVE:
+            self.forget(ca_id)
+            raise conflict(f"the CA is {status.value if status else 'gone'}; it no longer issues")
 
     async def load_any(self, ca_id: str) -> LoadedCA:
         """The CA with its signer whatever its status: a disabled CA still signs CRLs and OCSP for what it issued."""
@@ -205,6 +232,7 @@ class Authorities:
                 raise conflict("this CA is not waiting for a certificate")
             key = keys.load_private_key(self._kek.unwrap(await tx.cas.key_blob(ca_id), _ca_aad(ca_id)))
             self._check_ca_certificate(cert, key, chain)
+            check_status_signing(LocalSigner(key, ca.key_algorithm, ca.hash_algorithm), cert, self._clock.now())
             updated = replace(ca, certificate_pem=_pem(cert), chain_pem="".join(_pem(c) for c in chain),
                               status=CAStatus.ACTIVE)
             await tx.cas.update(updated)
@@ -274,6 +302,7 @@ class Authorities:
             path_length=path_length, validity_days=validity_days, created_at=self._clock.now(),
             external_parent=external,
         )
+        check_status_signing(LocalSigner(key, key_algorithm, hash_algorithm), cert, self._clock.now())
         blob = self._kek.wrap(keys.private_key_to_pem(key), _ca_aad(ca.id))
         async with self._db.transaction() as tx:
             if await tx.cas.get_by_name(name):
@@ -304,6 +333,24 @@ class Authorities:
                 raise malformed(f"the chain does not verify: {child.subject.rfc4514_string()} is not signed by "
                                 f"{parent.subject.rfc4514_string()}")
             child = parent
+
+
+def check_status_signing(signer: Signer, cert: x509.Certificate, now: dt.datetime) -> None:
+    """Refuse, before it is stored, a CA that could issue but not publish status: every CA must sign its CRL
+    (RFC 5280 §5) and OCSP responses (RFC 6960) and be matched by CertID hashes, or its certificates could never
+    be revoked. One trial CRL and OCSP response with the CA's own signer prove it for this key and library."""
+    try:
+        hashes = issuer_hashes(cert, "sha1")
+        build_crl(signer=signer, issuer=cert, entries=(), number=0, this_update=now,
+                  next_update=now + dt.timedelta(hours=1))
+        build_response(responder_signer=signer, responder_cert=cert, issuer_cert=cert,
+                       cert_id=CertID("sha1", *hashes, 1), status="good", this_update=now,
+                       next_update=now + dt.timedelta(hours=1), responder_is_issuer=True)
+    except Exception as exc:
+        raise GatewayError(ErrorKind.BAD_PUBLIC_KEY,
+                           f"a CA with a {signer.key_algorithm.value} key cannot sign CRLs or OCSP responses with "
+                           f"this gateway's cryptography library ({exc.__class__.__name__}); choose another key "
+                           "algorithm") from None
 
 
 def _path_length(cert: x509.Certificate) -> int | None:

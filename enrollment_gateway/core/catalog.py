@@ -12,6 +12,7 @@ from ..policy import PolicyRules
 from .access import require_superadmin
 from .audit import Auditor
 from .clock import Clock
+from .issuance_rules import NOT_AFTER_BEHAVIORS
 
 
 class Catalog:
@@ -87,6 +88,7 @@ class Catalog:
     ) -> Profile:
         require_superadmin(actor)
         _check_enrollment(enrollment)
+        _check_defaults(defaults)
         profile = Profile(
             id=uuid.uuid4().hex, name=name, ca_id=ca_id, policy_id=policy_id, defaults=defaults,
             enrollment={k: dict(v) for k, v in enrollment.items()}, approval_required=approval_required,
@@ -108,6 +110,8 @@ class Catalog:
             raise malformed(f"unknown profile fields: {', '.join(sorted(unknown))}")
         if "enrollment" in changes:
             _check_enrollment(changes["enrollment"])
+        if "defaults" in changes:
+            _check_defaults(changes["defaults"])
         async with self._db.transaction() as tx:
             profile = await tx.profiles.get(profile_id)
             if profile is None:
@@ -144,6 +148,11 @@ class Catalog:
             raise not_found("policy")
         if profile.ca_id is not None and await tx.cas.get(profile.ca_id) is None:
             raise not_found("certificate authority")
+
+
+def _check_defaults(defaults: ProfileDefaults) -> None:
+    if defaults.not_after_behavior not in NOT_AFTER_BEHAVIORS:
+        raise malformed(f"defaults.not_after_behavior: expected one of {', '.join(NOT_AFTER_BEHAVIORS)}")
 
 
 def _check_enrollment(enrollment: Mapping[str, Any]) -> None:

@@ -1,9 +1,16 @@
 """CRL publication: one full CRL per CA (RFC 5280 §5), built after revocations and on a schedule, served from memory.
 
 Numbers come from the shared `counters` table (`crl:<ca id>`), so they grow across restarts and across instances
-sharing one PostgreSQL (§5.2.3). Revocations schedule a rebuild after `crl_coalesce_seconds`, so a burst makes one
-CRL; the background task also rebuilds every CA's CRL `crl_refresh_before_hours` before its nextUpdate. An instance
-serving a CRL asks the database at most once a second whether another instance stored a newer one.
+sharing one PostgreSQL (§5.2.3). A revocation returns only once a CRL listing it is stored and served here
+(`revoked`, awaited by core/revocation.py); concurrent revocations share one rebuild, since each waits for the
+per-CA lock and is done if a CRL that read its rows after it committed was built meanwhile. The background task
+rebuilds every CA's CRL `crl_refresh_before_hours` before its nextUpdate, and retries a failed rebuild after
+`crl_coalesce_seconds`.
+
+Cache (`_cache`, CA id -> the CRL served): replaced here by every publication before `revoked` returns. An
+instance serving a CRL asks the database whether another instance stored a newer one once
+FRESHNESS_CHECK_SECONDS (a quarter second) have passed since its last such read began; the revocation call
+returns only after that long, so every instance serves the new CRL from then on.
 """
 
 from __future__ import annotations
@@ -23,11 +30,11 @@ from ..errors import ErrorKind, GatewayError
 from ..revocation.crl import RevokedRow, build_crl, select_entries
 from ..storage.repositories.revocation import RevocationRepository
 from .clock import Clock
-from .revocation import Issuers
+from .revocation import SHARED_STATE_SECONDS, Issuers
 
 log = logging.getLogger("enrollment_gateway.crl")
 
-FRESHNESS_CHECK_SECONDS = 1.0  # how stale an instance's idea of "the latest CRL" may get
+FRESHNESS_CHECK_SECONDS = SHARED_STATE_SECONDS  # how stale an instance's idea of "the latest CRL" may get
 SCHEDULE_CHECK_SECONDS = 60.0  # how often the background task looks for CRLs nearing nextUpdate
 # Entries of certificates that expired before the previous CRL are dropped (§3.3); the margin keeps ones whose
 # revocation committed just after that CRL read its rows, so the inference in select_entries stays safe.
@@ -66,7 +73,8 @@ class CRLPublisher:
         self._db, self._clock, self._issuers, self._settings = db, clock, issuers, settings
         self._cache: dict[str, PublishedCRL] = {}
         self._checked: dict[str, float] = {}  # ca id -> monotonic time of the last freshness check
-        self._pending: dict[str, float] = {}  # ca id -> monotonic deadline of a coalesced rebuild
+        self._pending: dict[str, float] = {}  # ca id -> monotonic deadline of a rebuild still owed (a retry)
+        self._read_at: dict[str, float] = {}  # ca id -> monotonic time the newest CRL built here read its rows
         self._locks: dict[str, asyncio.Lock] = {}
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -74,7 +82,17 @@ class CRLPublisher:
     # --- what the HTTP handler calls -----------------------------------------------------------------------------
 
     async def current(self, ca_id: str) -> PublishedCRL:
-        """The CRL to serve for `ca_id`; NOT_FOUND for a CA we do not hold. Usually no I/O at all."""
+        """The CRL to serve for `ca_id`; NOT_FOUND for a CA we do not hold, UNAVAILABLE when it cannot be built now
+        (that CA alone: the others are served). Usually no I/O at all."""
+        try:
+            return await self._current(ca_id)
+        except (GatewayError, asyncio.CancelledError):
+            raise
+        except Exception:
+            log.exception("crl for %s unavailable", ca_id)
+            raise GatewayError(ErrorKind.UNAVAILABLE, "the CRL cannot be built now") from None
+
+    async def _current(self, ca_id: str) -> PublishedCRL:
         cached = self._cache.get(ca_id)
         now = time.monotonic()
         due = self._pending.get(ca_id)
@@ -84,47 +102,64 @@ class CRLPublisher:
             return await self.publish(ca_id)  # the background task has not got to it yet (or is not running)
         return await self._refresh_from_db(ca_id)
 
-    def revoked(self, ca_id: str) -> None:
-        """A revocation listener: rebuild `ca_id`'s CRL soon, one rebuild per burst."""
-        if ca_id not in self._pending:
-            self._pending[ca_id] = time.monotonic() + self._settings.crl_coalesce_seconds
-        if self._wake is not None:
-            self._wake.set()
+    async def revoked(self, ca_id: str) -> None:
+        """A revocation listener, called after the revocation committed: return once a CRL built from rows read
+        after that commit is stored and served. If building fails, the failure is logged and a retry scheduled
+        (the revocation itself stands, and OCSP already shows it)."""
+        committed = time.monotonic()
+        lock = self._locks.setdefault(ca_id, asyncio.Lock())
+        try:
+            async with lock:
+                if self._read_at.get(ca_id, float("-inf")) > committed:
+                    return  # another revocation's rebuild read the rows after this one committed
+                await self._publish_locked(ca_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            detail = exc.detail if isinstance(exc, GatewayError) else exc.__class__.__name__
+            log.error("crl publication after a revocation failed for %s: %s; retrying", ca_id, detail)
+            self._pending.setdefault(ca_id, time.monotonic() + self._settings.crl_coalesce_seconds)
+            if self._wake is not None:
+                self._wake.set()
 
     # --- building ------------------------------------------------------------------------------------------------
 
     async def publish(self, ca_id: str) -> PublishedCRL:
         """Build, sign, store and cache a new CRL for `ca_id` now."""
-        lock = self._locks.setdefault(ca_id, asyncio.Lock())
-        async with lock:
-            self._pending.pop(ca_id, None)
-            issuer = await self._issuers.get(ca_id)
-            this_update = self._clock.now().replace(microsecond=0)
-            next_update = this_update + dt.timedelta(hours=self._settings.crl_validity_hours)
-            async with self._db.transaction(readonly=True) as tx:
-                repo = RevocationRepository.of(tx)
-                head = await repo.latest_crl_head(ca_id)
-                previous = head.this_update if head else None
-                since = (previous - _EXPIRY_MARGIN) if previous else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-                rows = await tx.certificates.revoked_for_ca(ca_id, since)
-                rows += await repo.revoked_cas_for_issuer(ca_id, since)
-            revoked = [RevokedRow(r.serial, r.revoked_at, r.not_after, RevocationReason(r.reason), r.invalidity_date)
-                       for r in rows]
-            entries = select_entries(revoked, previous_this_update=previous)
-            # Building a large CRL takes seconds of CPU (0.45 s per 100,000 entries): off the event loop.
-            async with self._db.transaction() as tx:
-                number = await tx.counters.next_value(f"crl:{ca_id}")
-            der = await asyncio.to_thread(build_crl, signer=issuer.signer, issuer=issuer.certificate,
-                                          entries=entries, number=number, this_update=this_update,
-                                          next_update=next_update)
-            async with self._db.transaction() as tx:
-                await tx.crls.put(ca_id, number, der, this_update, next_update)
-            published = PublishedCRL(ca_id, number, der, this_update, next_update)
-            self._cache[ca_id] = published
-            self._checked[ca_id] = time.monotonic()
-            log.info("crl published", extra={"event": {"ca_id": ca_id, "number": number, "entries": len(entries),
-                                                        "octets": len(der)}})
-            return published
+        async with self._locks.setdefault(ca_id, asyncio.Lock()):
+            return await self._publish_locked(ca_id)
+
+    async def _publish_locked(self, ca_id: str) -> PublishedCRL:
+        self._pending.pop(ca_id, None)
+        issuer = await self._issuers.get(ca_id)
+        read_at = time.monotonic()
+        this_update = self._clock.now().replace(microsecond=0)
+        next_update = this_update + dt.timedelta(hours=self._settings.crl_validity_hours)
+        async with self._db.transaction(readonly=True) as tx:
+            repo = RevocationRepository.of(tx)
+            head = await repo.latest_crl_head(ca_id)
+            previous = head.this_update if head else None
+            since = (previous - _EXPIRY_MARGIN) if previous else dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+            rows = await repo.revoked_for_issuer(ca_id, since)
+            rows += await repo.revoked_cas_for_issuer(ca_id, since)
+        revoked = [RevokedRow(r.serial, r.revoked_at, r.not_after, RevocationReason(r.reason), r.invalidity_date)
+                   for r in rows]
+        entries = select_entries(revoked, previous_this_update=previous)
+        # Building a large CRL takes seconds of CPU (0.45 s per 100,000 entries): off the event loop.
+        async with self._db.transaction() as tx:
+            number = await tx.counters.next_value(f"crl:{ca_id}")
+        der = await asyncio.to_thread(build_crl, signer=issuer.signer, issuer=issuer.certificate,
+                                      entries=entries, number=number, this_update=this_update,
+                                      next_update=next_update)
+        async with self._db.transaction() as tx:
+            await tx.crls.put(ca_id, number, der, this_update, next_update)
+        published = PublishedCRL(ca_id, number, der, this_update, next_update)
+        self._cache[ca_id] = published
+        self._checked[ca_id] = read_at
+        self._read_at[ca_id] = read_at
+        log.info("crl published", extra={"event": {"ca_id": ca_id, "number": number, "entries": len(entries),
+                                                    "octets": len(der)}})
+        return published
 
     async def _refresh_from_db(self, ca_id: str) -> PublishedCRL:
         lock = self._locks.setdefault(ca_id, asyncio.Lock())
@@ -132,12 +167,13 @@ class CRLPublisher:
             cached = self._cache.get(ca_id)
             if cached is not None and time.monotonic() - self._checked.get(ca_id, 0.0) < FRESHNESS_CHECK_SECONDS:
                 return cached  # another request refreshed it while this one waited
+            started = time.monotonic()  # before the read: the read sees every commit made before this
             async with self._db.transaction(readonly=True) as tx:
                 number = await RevocationRepository.of(tx).latest_crl_number(ca_id)
                 stored = None
                 if number is not None and (cached is None or number > cached.number):
                     stored = await tx.crls.latest(ca_id)
-            self._checked[ca_id] = time.monotonic()
+            self._checked[ca_id] = started
             if stored is not None:
                 cached = PublishedCRL(ca_id, stored.number, stored.der, stored.this_update, stored.next_update)
                 self._cache[ca_id] = cached

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config
+from ..config import Config, StartupError
 from ..crypto.kek import KeyEncryptionKey
+from ..errors import GatewayError
 from ..storage.engine import Database
 from .applications import Applications
 from .audit import Auditor
+from .bootstrap import verify_kek
 from .authorities import Authorities
 from .catalog import Catalog
 from .clock import Clock, SystemClock
@@ -45,8 +47,14 @@ class Gateway:
     async def open(cls, config: Config, *, clock: Clock | None = None, database: Database | None = None) -> "Gateway":
         clock = clock or SystemClock()
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        kek = load_kek(config)
+        kek, kek_source = load_kek(config)
         db = database or await Database.open(config.database_url)
+        try:
+            await verify_kek(db, kek, clock, kek_source)  # before anything could be wrapped under a wrong key
+        except BaseException:
+            if database is None:
+                await db.close()
+            raise
         urls = UrlBuilder(config.public_https_url, config.public_http_url)
         auditor = Auditor(clock)
         authorities = Authorities(db, kek, clock, urls, auditor)
@@ -73,8 +81,16 @@ class Gateway:
             await self.db.close()
 
 
-def load_kek(config: Config) -> KeyEncryptionKey:
+def load_kek(config: Config) -> tuple[KeyEncryptionKey, str]:
+    """The key-encryption key and where it came from (for messages); StartupError if it is unusable."""
     if config.storage.kek:
-        return KeyEncryptionKey.from_base64(config.storage.kek)
+        where = "storage.kek"
+        try:
+            return KeyEncryptionKey.from_base64(config.storage.kek), where
+        except GatewayError as exc:
+            raise StartupError(f"{where}: {exc.detail}") from None
     path = Path(config.storage.kek_file) if config.storage.kek_file else config.data_dir / "kek.key"
-    return KeyEncryptionKey.load_or_create(path)
+    try:
+        return KeyEncryptionKey.load_or_create(path), str(path)
+    except GatewayError as exc:
+        raise StartupError(f"{path}: {exc.detail}") from None

@@ -29,7 +29,8 @@ from .access import require_role, visible_applications
 from .audit import Auditor
 from .authorities import Authorities
 from .clock import Clock
-from .issuance_rules import check_metadata, managed_key_aad, refusal
+from .issuance_rules import (canonical_names, check_metadata, extension_requests, fit_to_issuer, judge,
+                             managed_key_aad, refusal, requested_validity)
 
 
 @dataclass(frozen=True)
@@ -150,14 +151,19 @@ class Issuance:
         if req.replaces_id is not None:
             await self._check_replaces(req.replaces_id, ctx.application_id)
         request, _ = self._request_record(replace(req, csr=None, managed_key=None), ctx)
-        not_before, not_after = self._validity(request, ctx, self._clock.now())
+        not_before, not_after, forward = self._validity(request, ctx, self._clock.now())
+        _, sans, violations = canonical_names((), tuple(names.parse_san(s) for s in request.sans))
         names_only = replace(ctx.rules, subject={}, key_algorithms=None, signature_algorithms=None, key_usages=None,
-                             extended_key_usages=None)
+                             extended_key_usages=None, common_name_in_sans=False)
         candidate = Candidate(
-            subject=(), sans=tuple(names.parse_san(s) for s in request.sans), key_algorithm="",
-            signature_algorithm=None, key_usages=(), extended_key_usages=(),
-            ttl_seconds=int((not_after - not_before).total_seconds()) - self._settings.backdate_seconds)
-        violations = list(evaluate(names_only, candidate))
+            subject=(), sans=sans, key_algorithm="", signature_algorithm=None, key_usages=(), extended_key_usages=(),
+            ttl_seconds=int((not_after - not_before).total_seconds()) - self._settings.backdate_seconds,
+            forward_dating_seconds=forward)
+        violations += evaluate(names_only, candidate)
+        if ctx.profile.ca_id is not None:
+            ca_end = (await self._cas.load(ctx.profile.ca_id)).certificate.not_valid_after_utc
+            _, late = fit_to_issuer(not_before, not_after, ca_end, ctx.profile.defaults.not_after_behavior)
+            violations += [late] if late else []
         if violations:
             raise refusal(violations)
 
@@ -194,6 +200,8 @@ class Issuance:
 
     async def list_requests(self, actor: Actor, *, application_id: str | None = None,
                             status: RequestStatus | None = None, limit: int = 50, offset: int = 0):
+        if not (1 <= limit <= 1000 and 0 <= offset <= 1 << 31):
+            raise malformed("limit must be between 1 and 1000 and offset between 0 and 2^31")
         if application_id is not None:
             require_role(actor, application_id, Role.AUDITOR)
             scope = (application_id,)
@@ -281,8 +289,10 @@ class Issuance:
         sans = (tuple(names.parse_san(s) for s in request.sans) if request.sans or parsed is None
                 else parsed.sans)
         key_algorithm = (parsed.key_algorithm if parsed else request.managed_key_algorithm)
-        not_before, not_after = self._validity(request, ctx, now)
+        subject, sans, violations = canonical_names(subject, sans)
+        not_before, not_after, forward = self._validity(request, ctx, now)
         ttl = int((not_after - not_before).total_seconds()) - self._settings.backdate_seconds
+        extras: list = []
         if profile.ca_id is None:
             if parsed is not None:
                 raise malformed("a self-signed profile issues only server-generated keys")
@@ -292,37 +302,34 @@ class Issuance:
             loaded = await self._cas.load(profile.ca_id)
             sig_alg = signature_algorithm_for(loaded.ca.key_algorithm,
                                               profile.defaults.hash_algorithm or loaded.ca.hash_algorithm)
-            not_after = min(not_after, loaded.certificate.not_valid_after_utc)
+            not_after, late = fit_to_issuer(not_before, not_after, loaded.certificate.not_valid_after_utc,
+                                            profile.defaults.not_after_behavior)
+            violations += [late] if late else []
+        if parsed is not None:
+            has_ocsp = loaded is not None and bool(self._cas.urls_for(loaded.ca.id).ocsp_url)
+            extras, refused = extension_requests(parsed.extension_requests, profile.defaults, parsed.public_key,
+                                                 has_ocsp)
+            violations += refused
         candidate = Candidate(
-            subject=tuple(subject), sans=tuple(sans), key_algorithm=key_algorithm, signature_algorithm=sig_alg.value,
+            subject=subject, sans=sans, key_algorithm=key_algorithm, signature_algorithm=sig_alg.value,
             key_usages=tuple(profile.defaults.key_usages), extended_key_usages=tuple(profile.defaults.extended_key_usages),
-            ttl_seconds=ttl,
+            ttl_seconds=ttl, forward_dating_seconds=forward,
         )
-        violations = list(evaluate(ctx.rules, candidate))
+        violations += judge(ctx.rules, profile.defaults, candidate)
         if parsed is not None and not violations:
             keys.key_algorithm_of(parsed.public_key)  # policy allowed it; still refuse keys we cannot certify
         if violations:
             raise refusal(violations)
-        return _Plan(parsed, tuple(subject), tuple(sans), key_algorithm, not_before, not_after, loaded)
+        return _Plan(parsed, subject, sans, key_algorithm, not_before, not_after, loaded, tuple(extras))
 
-    def _validity(self, request: CertificateRequest, ctx: _Context, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        backdate = dt.timedelta(seconds=self._settings.backdate_seconds)
-        not_before = request.not_before or now
-        if request.not_before and request.not_before < now - dt.timedelta(days=1):
-            raise malformed("notBefore may not lie more than a day in the past")
-        if request.not_after is not None:
-            not_after = request.not_after
-        else:
-            ttl = request.ttl_seconds if request.ttl_seconds is not None else ctx.profile.defaults.ttl_seconds
-            if request.ttl_seconds is None and ctx.rules.max_ttl_seconds is not None:
-                ttl = min(ttl, ctx.rules.max_ttl_seconds)  # a profile default never exceeds its own policy
-            if ttl <= 0:
-                raise malformed("ttl must be positive")
-            not_after = not_before + dt.timedelta(seconds=ttl)
-        if not_after <= not_before:
-            raise malformed("notAfter must be later than notBefore")
-        # Backdated against client clock skew; the TTL the policy sees excludes the backdate.
-        return not_before - backdate, not_after
+    def _validity(self, request: CertificateRequest, ctx: _Context,
+                  now: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
+        """(notBefore backdated against client clock skew, notAfter, forward dating); the TTL the policy sees
+        excludes the backdate."""
+        skew = self._settings.backdate_seconds
+        not_before, not_after, forward = requested_validity(
+            request.not_before, request.not_after, request.ttl_seconds, ctx.profile.defaults, ctx.rules, now, skew)
+        return not_before - dt.timedelta(seconds=skew), not_after, forward
 
     async def _sign_and_store(self, request: CertificateRequest, ctx: _Context, actor: Actor, *,
                               new_request: bool, parsed: ParsedCSR | None = None) -> Issued:
@@ -345,8 +352,8 @@ class Issuance:
             sans=plan.sans, serial=builder.random_serial(), not_before=plan.not_before, not_after=plan.not_after,
             key_usages=defaults.key_usages, extended_key_usages=defaults.extended_key_usages, is_ca=defaults.is_ca,
             urls=urls,
-            extra_extensions=[(builder.certificate_policies(defaults.certificate_policies), False)]
-            if defaults.certificate_policies else (),
+            extra_extensions=[*plan.extensions, *([(builder.certificate_policies(defaults.certificate_policies), False)]
+                                                  if defaults.certificate_policies else [])],
         )
         record = _certificate_record(cert, request, ctx, plan, chain_pem, self._clock.now(), private_key is not None)
         blob = (self._kek.wrap(keys.private_key_to_pem(private_key), managed_key_aad(record.id))
@@ -354,6 +361,8 @@ class Issuance:
         issued_request = replace(request, status=RequestStatus.ISSUED, certificate_id=record.id)
         async with self._db.transaction() as tx:
             await _check_current(tx, ctx)
+            if plan.loaded is not None:  # disabled or revoked through any instance since it was loaded?
+                await self._cas.check_still_active(tx, plan.loaded.ca.id)
             if new_request:
                 await tx.requests.add(issued_request)
             else:
@@ -375,6 +384,7 @@ class _Plan:
     not_before: dt.datetime
     not_after: dt.datetime
     loaded: object | None
+    extensions: tuple = ()  # what the CSR asked for and the profile carries (extension_requests)
 
 
 async def _check_current(tx, ctx: _Context) -> None:

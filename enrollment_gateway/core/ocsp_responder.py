@@ -3,16 +3,29 @@
 Issuers are matched by name and key hash (SHA-1, SHA-256, SHA-384, SHA-512) against every CA the gateway holds; an
 issuer we do not hold gets `unauthorized`, a serial the CA never issued `unknown` (never `good`).
 
-Caching. Without a nonce the answer depends only on (CA, serial, CertID hash), so it is signed once and kept, keyed
-also by the request's own octets: a repeated request costs a dict lookup and no parsing, signing or database
-work. Entries are refreshed `ocsp_refresh_before_hours` before nextUpdate. Invalidation is by a per-CA epoch:
-a revocation here bumps it at once (listener); a revocation on another instance bumps the CA's revocation
-generation in the shared database in the same transaction (core/revocation.py), and every instance reads all
-generations in one query at most once a second, so a stale answer lives at most about a second there.
-`unknown` answers are not cached: the serial may be issued a moment later.
+Caches, what invalidates each, and how fast:
+- Answers (`_by_cert_id`, and `_by_request` keyed by the request's own octets, so a repeated request costs a dict
+  lookup and no parsing, signing or database work). Without a nonce the answer depends only on (CA, serial,
+  CertID hash). Invalidated by a per-CA epoch: a revocation, release or CA revocation on this instance bumps it
+  before the call returns (core/revocation.py awaits it); one on another instance bumps the CA's revocation
+  generation in the shared database in the same transaction, and every instance reads all generations in one
+  query before answering once SYNC_SECONDS (a quarter second) have passed since its last read began; the
+  revocation call returns only after that long, so no instance answers from a stale entry after it. Entries are
+  also re-signed `ocsp_refresh_before_hours` before nextUpdate.
+- `unknown` is never cached, here or by HTTP caches (no-store): the serial may be issued a moment later.
+- Issuer index (`_by_hashes`, CertID hashes -> CA id): a CA's hashes never change; a CA created anywhere is
+  found by re-reading the CA list on a miss, at most every SYNC_SECONDS (a flood of foreign issuers stays four
+  queries a second), so a new CA is answered for within a quarter second on every instance (`unauthorized`
+  before that, never `unknown`).
+- Child CA serials (`_child_serials`, CA id -> serial): a CA certificate never changes, so entries are never
+  stale; the list of a CA's children is re-read from the database for every serial not found as a leaf, so an
+  intermediate created on any instance is `good`, never `unknown`, from its creation on.
+- Delegated responder certificates (`_responders`): rotated `ocsp_responder_rotate_before_days` before expiry;
+  every instance reads the newest stored one before minting its own.
 
-A request listing several CertIDs is answered for the first one only: cryptography's builder makes one
-SingleResponse, and RFC 5019 §2.1.1 has clients send one. More than 50 is malformedRequest.
+A request listing several CertIDs is refused as a whole with malformedRequest: cryptography's builder makes one
+SingleResponse, RFC 5019 §2.1.1 has clients send one CertID, and answering only the first would leave the others
+silently unanswered (RFC 6960 §4.2.2.3 wants one SingleResponse per certificate or none).
 """
 
 from __future__ import annotations
@@ -37,18 +50,18 @@ from ..crypto.kek import KeyEncryptionKey
 from ..crypto.signer import LocalSigner, Signer
 from ..algorithms import KeyAlgorithm
 from ..domain import RevocationReason
-from ..errors import GatewayError
+from ..errors import ErrorKind, GatewayError
 from ..revocation.ocsp import (CertID, OCSPRequestError, build_responder_certificate, build_response,
                                error_response, parse_ocsp_request, responder_needs_rotation)
 from ..storage.repositories.revocation import RevocationRepository
 from .clock import Clock
-from .revocation import Issuer, Issuers
+from .revocation import SHARED_STATE_SECONDS, Issuer, Issuers
 
 log = logging.getLogger("enrollment_gateway.ocsp")
 
 MAX_REQUEST_OCTETS = 10_000
 MAX_CERT_IDS = 50
-SYNC_SECONDS = 1.0  # how often the shared revocation generations are read
+SYNC_SECONDS = SHARED_STATE_SECONDS  # how often the shared revocation generations are read (see _notify there)
 _RAW_CACHE_MAX = 200_000  # request octets -> answer; cleared when full (a flood of distinct requests)
 PURPOSE = "ocsp-responder"
 ERRORS = {status: error_response(status) for status in ocsp.OCSPResponseStatus
@@ -72,6 +85,7 @@ def _error(status: ocsp.OCSPResponseStatus) -> OCSPAnswer:
 
 
 UNAUTHORIZED = _error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+TRY_LATER = _error(ocsp.OCSPResponseStatus.TRY_LATER)
 MALFORMED = _error(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
 INTERNAL = _error(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
 
@@ -99,7 +113,7 @@ class OCSPResponder:
         self._known: set[str] = set()
         self._indexed_at = -1e9
         self._responders: dict[str, _Responder] = {}
-        self._child_serials: dict[str, tuple[float, frozenset[int]]] = {}
+        self._child_serials: dict[str, int] = {}  # child CA id -> its certificate's serial
         self._epochs: dict[str, int] = {}
         self._generations: dict[str, int] | None = None
         self._synced_at = -1e9
@@ -118,6 +132,7 @@ class OCSPResponder:
         async with self._sync_lock:
             if time.monotonic() - self._synced_at < SYNC_SECONDS:
                 return  # another request synced while this one waited
+            started = time.monotonic()  # before the read: the read sees every commit made before this
             async with self._db.transaction(readonly=True) as tx:
                 current = await RevocationRepository.of(tx).generations()
             previous, self._generations = self._generations, current
@@ -125,7 +140,7 @@ class OCSPResponder:
                 for ca_id in set(current) | set(previous):
                     if current.get(ca_id) != previous.get(ca_id):
                         self.revoked(ca_id)
-            self._synced_at = time.monotonic()
+            self._synced_at = started
 
     # --- answering -----------------------------------------------------------------------------------------------
 
@@ -140,6 +155,11 @@ class OCSPResponder:
             return await self._respond_slow(ca_id, request_der)
         except asyncio.CancelledError:
             raise
+        except GatewayError as err:
+            if err.kind is ErrorKind.NOT_FOUND:
+                return UNAUTHORIZED  # the CA went away between the index and the answer
+            log.error("ocsp request failed: %s", err.detail)
+            return TRY_LATER  # this CA alone cannot answer now (Issuers.get logged why); the others still do
         except Exception:
             log.exception("ocsp request failed")
             return INTERNAL
@@ -152,6 +172,8 @@ class OCSPResponder:
             parsed = parse_ocsp_request(request_der, MAX_REQUEST_OCTETS, MAX_CERT_IDS)
         except OCSPRequestError as err:
             return _error(err.status)
+        if len(parsed.cert_ids) != 1:
+            return MALFORMED  # see the module docstring: one SingleResponse per CertID, or none
         if ca_id is not None and not await self._holds(ca_id):
             return UNAUTHORIZED
         cert_id = parsed.cert_ids[0]
@@ -199,7 +221,8 @@ class OCSPResponder:
             this_update=now, next_update=next_update, nonce=nonce, responder_is_issuer=responder.is_issuer,
         )
         answer = OCSPAnswer(
-            body=body, cacheable=nonce is None, next_update_ts=next_update.timestamp(),
+            # `unknown` may turn `good` the next moment (a certificate being issued): no cache may keep it.
+            body=body, cacheable=nonce is None and status != "unknown", next_update_ts=next_update.timestamp(),
             etag='"%s"' % hashlib.sha256(body).hexdigest()[:32],
             last_modified=format_datetime(now, usegmt=True), expires=format_datetime(next_update, usegmt=True),
         )
@@ -208,30 +231,41 @@ class OCSPResponder:
     async def _status(self, issuer: Issuer, serial: int):
         ca_id = issuer.ca.id
         async with self._db.transaction(readonly=True) as tx:
+            repo = RevocationRepository.of(tx)
+            # The revocation entries first: they outlive the inventory row (repositories/revocation.py).
+            entry = await repo.revocation(ca_id, serial)
+            if entry is not None:
+                return "revoked", entry.revoked_at, RevocationReason(entry.reason)
             cert = await tx.certificates.get_by_serial(ca_id, serial)
             if cert is not None:
                 if cert.revoked_at is None:
                     return "good", None, None
                 reason = RevocationReason(cert.revocation_reason) if cert.revocation_reason else None
                 return "revoked", cert.revoked_at, reason
+            if await repo.was_issued(ca_id, serial):
+                return "good", None, None  # signed, never revoked, deleted from the inventory since
             # Not a leaf: perhaps an intermediate this CA signed (those live in the CA table).
-            revoked_ca = await RevocationRepository.of(tx).ca_revocation_by_serial(ca_id, serial)
+            revoked_ca = await repo.ca_revocation_by_serial(ca_id, serial)
         if revoked_ca is not None:
             return "revoked", revoked_ca.revoked_at, RevocationReason(revoked_ca.reason)
         if serial in await self._children(ca_id):
             return "good", None, None
         return "unknown", None, None
 
-    async def _children(self, ca_id: str) -> frozenset[int]:
-        """Serials of the CA certificates `ca_id` signed, re-read at most every 10 s."""
-        cached = self._child_serials.get(ca_id)
-        if cached is not None and time.monotonic() - cached[0] < 10.0:
-            return cached[1]
+    async def _children(self, ca_id: str) -> set[int]:
+        """Serials of the CA certificates `ca_id` signed, as the database says now (see the module docstring):
+        the list is read every time, only the parsing of each child's certificate is kept."""
         async with self._db.transaction(readonly=True) as tx:
             cas = await tx.cas.list()
-        serials = frozenset(x509.load_pem_x509_certificate(ca.certificate_pem.encode()).serial_number
-                            for ca in cas if ca.parent_id == ca_id and ca.certificate_pem)
-        self._child_serials[ca_id] = (time.monotonic(), serials)
+        serials = set()
+        for ca in cas:
+            if ca.parent_id != ca_id or not ca.certificate_pem:
+                continue
+            serial = self._child_serials.get(ca.id)
+            if serial is None:
+                serial = self._child_serials[ca.id] = x509.load_pem_x509_certificate(
+                    ca.certificate_pem.encode()).serial_number
+            serials.add(serial)
         return serials
 
     # --- issuers -------------------------------------------------------------------------------------------------
@@ -250,18 +284,11 @@ class OCSPResponder:
         return found
 
     async def _index(self) -> None:
-        # At most once a second, so a flood of requests for foreign issuers cannot become a flood of queries.
-        if time.monotonic() - self._indexed_at < 1.0:
+        # At most every SYNC_SECONDS, so a flood of requests for foreign issuers cannot become a flood of queries.
+        if time.monotonic() - self._indexed_at < SYNC_SECONDS:
             return
         self._indexed_at = time.monotonic()
-        by_hashes: dict[tuple[str, bytes, bytes], str] = {}
-        for ca_id in await self._issuers.ids():
-            try:
-                issuer = await self._issuers.get(ca_id)
-            except GatewayError:
-                continue
-            for name, (name_hash, key_hash) in issuer.hashes.items():
-                by_hashes[(name, name_hash, key_hash)] = ca_id
+        by_hashes = await self._issuers.by_hashes()
         self._by_hashes, self._known = by_hashes, set(by_hashes.values())
 
     # --- responder certificates ----------------------------------------------------------------------------------

@@ -3,14 +3,19 @@
 RFC 5280 §5.3.1 reasons; certificateHold can be released (removeFromCRL semantics: the entry simply leaves the
 next CRL and OCSP answers good again). Every revocation bumps its issuer's revocation generation in the shared
 database in the same transaction, which is how other instances learn that cached OCSP answers are stale
-(see ocsp_responder.py); local listeners (the CRL publisher, the OCSP cache) are told after the commit.
+(see ocsp_responder.py); local listeners (the CRL publisher, the OCSP cache) are told after the commit, and the
+call returns once they have published (RFC 5280 §5 CRL and RFC 6960 answers that show the change).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
+import logging
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
 from cryptography import x509
 
@@ -24,7 +29,17 @@ from .audit import Auditor
 from .authorities import Authorities
 from .clock import Clock
 
-Listener = Callable[[str], None]  # called with the issuer's CA id after a revocation or release commits
+log = logging.getLogger("enrollment_gateway.revocation")
+
+# How often every instance re-reads what other instances changed (OCSP: the revocation generations; CRLs: the
+# newest stored number). A revocation call returns this long (plus a margin) after its commit, so by then every
+# instance re-reads before its next answer: the change is published on all of them, not only on this one.
+SHARED_STATE_SECONDS = 0.25
+_PROPAGATION_MARGIN_SECONDS = 0.05
+
+# Called with the issuer's CA id after a revocation or release commits; an awaitable result is awaited before the
+# revocation call returns (the CRL publisher's, which returns once the new CRL is served).
+Listener = Callable[[str], "Awaitable[None] | None"]
 
 # The RFC 5280 names (as ACME, EST and the API spell them) and codes, beside the enum's own values.
 _BY_NAME = {r.value: r for r in RevocationReason}
@@ -66,28 +81,65 @@ class Issuer:
 
 class Issuers:
     """Signing material for CRLs and OCSP, from `Authorities.load_any`: disabled or revoked CAs too, because a CA
-    that no longer issues still owes its relying parties status for what it issued."""
+    that no longer issues still owes its relying parties status for what it issued.
+
+    Cache: the CertID hashes per CA id. A CA's certificate never changes once set, so nothing needs to invalidate
+    them; `forget` drops them with the signer when the CA's record changes on this instance.
+    """
 
     def __init__(self, authorities: Authorities) -> None:
         self._authorities = authorities
         self._hashes: dict[str, dict[str, tuple[bytes, bytes]]] = {}
 
     async def get(self, ca_id: str) -> Issuer:
+        """The CA as an issuer of status. NOT_FOUND for one we do not hold (or without certificate yet);
+        UNAVAILABLE, logged, for one whose key or certificate cannot be used, so the caller can answer for it
+        alone (tryLater, 503) and go on serving every other CA."""
         try:
             loaded = await self._authorities.load_any(ca_id)
+            hashes = self._hashes.get(ca_id)
+            if hashes is None:
+                hashes = {name: issuer_hashes(loaded.certificate, name)
+                          for name in ("sha1", "sha256", "sha384", "sha512")}
+                self._hashes[ca_id] = hashes
         except GatewayError as err:
             if err.kind is ErrorKind.CONFLICT:  # still waiting for its certificate: nothing issued, nothing to say
                 raise not_found("certificate authority") from None
-            raise
-        hashes = self._hashes.get(ca_id)
-        if hashes is None:
-            hashes = self._hashes[ca_id] = {name: issuer_hashes(loaded.certificate, name)
-                                            for name in ("sha1", "sha256", "sha384", "sha512")}
+            if err.kind is ErrorKind.NOT_FOUND:
+                raise
+            log.error("CA %s cannot sign revocation status: %s", ca_id, err.detail)
+            raise GatewayError(ErrorKind.UNAVAILABLE, "this CA cannot sign revocation status now") from None
+        except Exception:
+            log.exception("CA %s cannot sign revocation status", ca_id)
+            raise GatewayError(ErrorKind.UNAVAILABLE, "this CA cannot sign revocation status now") from None
         return Issuer(loaded.ca, loaded.signer, loaded.certificate, hashes)
 
     async def ids(self) -> list[str]:
         """The CAs that have a certificate (and so may sign CRLs and OCSP)."""
         return [ca.id for ca in await self._authorities.list() if ca.certificate_pem]
+
+    async def by_hashes(self) -> dict[tuple[str, bytes, bytes], str]:
+        """(CertID hash name, issuerNameHash, issuerKeyHash) -> CA id, for every CA with a certificate, read now.
+
+        From the certificates alone, not the keys: a CA whose key cannot be used is still recognised, so its
+        requests get tryLater while every other CA answers as usual.
+        """
+        index: dict[tuple[str, bytes, bytes], str] = {}
+        for ca in await self._authorities.list():
+            if not ca.certificate_pem:
+                continue
+            hashes = self._hashes.get(ca.id)
+            if hashes is None:
+                try:
+                    cert = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+                    hashes = {name: issuer_hashes(cert, name) for name in ("sha1", "sha256", "sha384", "sha512")}
+                except Exception:
+                    log.exception("CA %s has an unreadable certificate", ca.id)
+                    continue
+                self._hashes[ca.id] = hashes
+            for name, (name_hash, key_hash) in hashes.items():
+                index[(name, name_hash, key_hash)] = ca.id
+        return index
 
     def forget(self, ca_id: str) -> None:
         self._authorities.forget(ca_id)
@@ -149,7 +201,7 @@ class Revocation:
             await self._refused(actor, "certificate", cert.id, cert.application_id, err.detail,
                                 action="certificate.hold_release_refused")
             raise
-        self._notify(cert.ca_id)
+        await self._notify(cert.ca_id)
         return released
 
     async def revoke_ca(self, actor: Actor, ca_id: str, reason: RevocationReason | str | int | None,
@@ -189,7 +241,7 @@ class Revocation:
             await self._refused(actor, "ca", ca_id, None, err.detail, action="ca.revoke_refused")
             raise err from None
         self._issuers.forget(ca.id)
-        self._notify(ca.parent_id)
+        await self._notify(ca.parent_id)
         return ca
 
     # --- the work ------------------------------------------------------------------------------------------------
@@ -219,6 +271,8 @@ class Revocation:
             async with self._db.transaction() as tx:
                 if not await tx.certificates.mark_revoked(cert.id, now, parsed.value, invalidity_date):
                     raise GatewayError(ErrorKind.ALREADY_REVOKED, "the certificate is already revoked")
+                # The database's triggers copy the entry to revoked_certificates, which CRLs and OCSP read and
+                # which outlives the inventory row (storage/repositories/revocation.py, migration 0006).
                 await tx.counters.next_value(generation_counter(cert.ca_id or "self"))
                 await self._audit.record(tx, actor, "certificate.revoked", "certificate", cert.id,
                                          application_id=cert.application_id, serial=format(cert.serial, "x"),
@@ -228,7 +282,7 @@ class Revocation:
         except GatewayError as err:
             await self._refused(actor, "certificate", cert.id, cert.application_id, err.detail)
             raise
-        self._notify(cert.ca_id)
+        await self._notify(cert.ca_id)
         return revoked
 
     async def _visible(self, actor: Actor, certificate_id: str) -> Certificate:
@@ -247,11 +301,21 @@ class Revocation:
                                        application_id=application_id, outcome="refused", reason=detail,
                                        via=actor.via)
 
-    def _notify(self, issuer_id: str | None) -> None:
+    async def _notify(self, issuer_id: str | None) -> None:
+        """Tell every listener, then wait for those that publish: a revocation call returns only once OCSP
+        answers and the CRL show it, here and on every other instance. Every listener is called before any is
+        awaited, so the OCSP cache (instant) is never left stale while a large CRL builds. Other instances
+        re-read shared state at most SHARED_STATE_SECONDS apart, counted from before their read; waiting that
+        long after the commit means each one's next answer comes after a read that saw it."""
         if issuer_id is None:
             return  # self-signed: no CRL or OCSP speaks for it
-        for listener in self._listeners:
-            listener(issuer_id)
+        committed = time.monotonic()
+        pending = [result for listener in self._listeners if inspect.isawaitable(result := listener(issuer_id))]
+        for result in pending:
+            await result
+        remaining = committed + SHARED_STATE_SECONDS + _PROPAGATION_MARGIN_SECONDS - time.monotonic()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
 
 def _check_invalidity(invalidity_date: dt.datetime | None, now: dt.datetime) -> None:

@@ -198,7 +198,13 @@ def build_certificate(
         raise GatewayError(ErrorKind.INTERNAL, f"signing failed: {e}") from None
 
 
+MAX_VALIDITY_DAYS = 36500  # a century: beyond it the end date leaves what datetime and GeneralizedTime hold
+
+
 def _validity(now: dt.datetime | None, validity_days: int) -> tuple[dt.datetime, dt.datetime]:
+    if isinstance(validity_days, bool) or not isinstance(validity_days, int) \
+            or not 1 <= validity_days <= MAX_VALIDITY_DAYS:
+        raise GatewayError(ErrorKind.MALFORMED, f"validity_days must be between 1 and {MAX_VALIDITY_DAYS}")
     start = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     return start, start + dt.timedelta(days=validity_days)
 

@@ -48,6 +48,8 @@ class ParsedCSR:
     public_key: PublicKeyTypes
     key_algorithm: str  # key_algorithm_name(); may be unsupported (policy reports it)
     challenge_password: str | None  # PKCS#9 challengePassword attribute if present (SCEP uses it)
+    # Every extension the CSR asks for besides subjectAltName (read into `sans`); the core honours or refuses each.
+    extension_requests: tuple[x509.Extension, ...] = ()
 
     @property
     def der(self) -> bytes:
@@ -134,11 +136,9 @@ def parse_csr(data: bytes | str, max_size: int = DEFAULT_MAX_SIZE) -> ParsedCSR:
 
     try:
         subject = name_pairs(csr.subject)
-        try:
-            san_ext = csr.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-            sans = general_names_to_pairs(san_ext.value)
-        except x509.ExtensionNotFound:
-            sans = ()
+        requested = tuple(csr.extensions)
+        san_ext = next((e for e in requested if e.oid == ExtensionOID.SUBJECT_ALTERNATIVE_NAME), None)
+        sans = general_names_to_pairs(san_ext.value) if san_ext is not None else ()
     except _DECODE_ERRORS as e:
         # Duplicate or undecodable extensions and malformed names all land here.
         raise _bad(f"cannot parse CSR subject or extensions: {e}") from None
@@ -150,4 +150,5 @@ def parse_csr(data: bytes | str, max_size: int = DEFAULT_MAX_SIZE) -> ParsedCSR:
         public_key=public_key,
         key_algorithm=key_algorithm_name(public_key),
         challenge_password=_challenge_password(csr),
+        extension_requests=tuple(e for e in requested if e.oid != ExtensionOID.SUBJECT_ALTERNATIVE_NAME),
     )

@@ -71,10 +71,15 @@ class KeyEncryptionKey:
         nonce = os.urandom(NONCE_BYTES)
         return bytes([_VERSION]) + nonce + self._aead.encrypt(nonce, plaintext, aad)
 
+    @staticmethod
+    def is_wrapped(blob: bytes) -> bool:
+        """Whether `blob` has the shape of something `wrap` made (so unwrapping it can judge a key at all)."""
+        return len(blob) >= 1 + NONCE_BYTES + 16 and blob[0] == _VERSION
+
     def unwrap(self, blob: bytes, aad: bytes) -> bytes:
         """The plaintext of `blob`; INTERNAL when it was tampered with, bound to another AAD or wrapped by another
         key (the detail stays server-side: GatewayError hides INTERNAL details from clients)."""
-        if len(blob) < 1 + NONCE_BYTES + 16 or blob[0] != _VERSION:
+        if not self.is_wrapped(blob):
             raise GatewayError(ErrorKind.INTERNAL, "wrapped key blob has an unknown version or is truncated")
         nonce, ciphertext = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
         try:

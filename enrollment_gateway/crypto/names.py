@@ -109,6 +109,55 @@ def normalize_dns_name(value: str) -> str:
     return ("*." if wildcard else "") + encoded.lower()
 
 
+def canonical_san(kind: str, value: str) -> tuple[str, str]:
+    """The one form of a SAN the gateway checks, stores and signs; MALFORMED when it is not a valid name.
+
+    DNS: lower-case A-label (`normalize_dns_name`); IP: the address as `ipaddress` writes it; email: the domain
+    as a DNS name (the local part is case-sensitive, RFC 5321 §2.4); URI and the kinds policy refuses anyway
+    (otherName, …) as given. Equal names thus compare equal byte for byte, which is what lets the subject CN be a
+    byte copy of a SAN (CA/B BR §7.1.2.7.2). A value with surrounding spaces is refused, not trimmed.
+    """
+    if not isinstance(value, str) or value != value.strip():
+        raise _malformed(f"subjectAltName {kind}:{value!r} has surrounding spaces")
+    if kind == "DNS":
+        return kind, normalize_dns_name(value)
+    if kind == "IP":
+        address = _ip(value)
+        if address is None:
+            raise _malformed(f"IP subjectAltName {value!r} is not an IPv4 or IPv6 address")
+        return kind, str(address)
+    if kind == "email":
+        local, at, domain = value.rpartition("@")
+        if not at or not local or domain.startswith("*"):
+            raise _malformed(f"email subjectAltName {value!r} is not a mailbox")
+        return kind, f"{local}@{normalize_dns_name(domain)}"
+    return kind, value
+
+
+def canonical_common_name(value: str, sans: Sequence[tuple[str, str]]) -> str:
+    """`value` as the DNS or IP SAN it names, byte for byte (`UP.Example.test` -> `up.example.test`), else as is.
+
+    `sans` must already be canonical. A CN that names no SAN is returned unchanged for policy to judge.
+    """
+    address = _ip(value)
+    if address is not None and ("IP", str(address)) in sans:
+        return str(address)
+    try:
+        dns = normalize_dns_name(value) if value == value.strip() else None
+    except GatewayError:
+        dns = None
+    return dns if dns is not None and ("DNS", dns) in sans else value
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    # A zone index (fe80::1%eth0) is local to one host; a certificate cannot carry it (RFC 5280 §4.2.1.6).
+    return None if getattr(address, "scope_id", None) else address
+
+
 def _to_general_name(kind: str, value: str) -> x509.GeneralName:
     if kind == "DNS":
         return x509.DNSName(normalize_dns_name(value))

@@ -27,13 +27,15 @@ class Candidate:
     key_usages: tuple[str, ...]
     extended_key_usages: tuple[str, ...]
     ttl_seconds: int
+    forward_dating_seconds: int = 0  # how far the requested notBefore lies ahead of now (0: not ahead)
 
 
 def evaluate(rules: PolicyRules, candidate: Candidate) -> tuple[Violation, ...]:
     """Every way `candidate` breaks `rules`; empty when the policy is willing to issue it.
 
     Order: for subject then SANs, all deny violations, then all require violations, then all allow violations;
-    then key algorithm, signature algorithm, key usages, extended key usages and TTL. A value refused by `deny`
+    then the subject CN against the SANs, key algorithm, signature algorithm, key usages, extended key usages, TTL
+    and forward dating. A value refused by `deny`
     is not reported again by `allow`. SAN violations about one value are REJECTED_IDENTIFIER with its
     identifier; key algorithm ones BAD_PUBLIC_KEY; everything else (including a missing SAN) POLICY_VIOLATION.
     """
@@ -53,6 +55,12 @@ def willing_to_issue(rules: PolicyRules, candidate: Candidate) -> bool:
 
 
 def _checks(rules: PolicyRules, c: Candidate) -> Iterator[Violation]:
+    if rules.common_name_in_sans:
+        names = {v for t, v in c.sans if t in ("DNS", "IP")}
+        for attribute, value in dict.fromkeys(c.subject):
+            if attribute == "CN" and value not in names:
+                # BR §7.1.2.7.2: byte for byte; the core has already written a CN that names a SAN as that SAN.
+                yield Violation(f"Subject CN {value} is not one of the certificate's DNS or IP SANs")
     if rules.key_algorithms is not None and c.key_algorithm not in {a.value for a in rules.key_algorithms}:
         yield Violation(f"Key algorithm {c.key_algorithm} is not allowed by policy", ErrorKind.BAD_PUBLIC_KEY)
     if (
@@ -69,6 +77,11 @@ def _checks(rules: PolicyRules, c: Candidate) -> Iterator[Violation]:
         yield Violation(
             f"Requested TTL {format_duration(c.ttl_seconds)} exceeds the policy maximum "
             f"{format_duration(rules.max_ttl_seconds)}"
+        )
+    if c.forward_dating_seconds > rules.forward_dating_seconds:
+        yield Violation(
+            f"Requested notBefore lies {format_duration(c.forward_dating_seconds)} ahead; the policy allows at most "
+            f"{format_duration(rules.forward_dating_seconds)}"
         )
 
 

@@ -2,7 +2,9 @@
 
 Every setting has three states, read the same way everywhere: unset (None, or an absent key) allows anything,
 set-but-empty forbids everything, and set with values is a whitelist. Loading is strict so that a typo in an
-operator's policy is an error naming the key, never a silently wider policy.
+operator's policy is an error naming the key, never a silently wider policy. One exception: how far ahead a
+notBefore may lie (`max_forward_dating`) is bounded even when unset (DEFAULT_FORWARD_DATING_SECONDS), because an
+unbounded window would let a certificate be dated into any future.
 """
 
 from __future__ import annotations
@@ -33,21 +35,30 @@ ANY_OTHER_ATTRIBUTE = "*"
 SAN_TYPES = ("DNS", "IP", "email", "URI")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"\s*(\d+)\s*([smhd]?)\s*")
+_DURATION = re.compile(r"\s*(\d{1,12})\s*([smhd]?)\s*")  # 12 digits: far past the bound, never a huge int
+# No duration we read (TTLs, policy limits, windows) is longer than a century; past this a date computed from it
+# would leave what X.509 GeneralizedTime and Python's datetime can hold.
+MAX_DURATION_SECONDS = 36500 * 86400
+DEFAULT_FORWARD_DATING_SECONDS = 86400  # a notBefore up to a day ahead, as the one day of backdating allowed
 
 
 def parse_duration(text: str | int) -> int:
-    """Seconds in `90d`, `12h`, `30m`, `45s`, a bare number of seconds, or an int; raises ValueError."""
+    """Seconds in `90d`, `12h`, `30m`, `45s`, a bare number of seconds, or an int, from 0 to MAX_DURATION_SECONDS;
+    raises ValueError (with a message fit for the client) for anything else."""
     if isinstance(text, bool):
         raise ValueError("expected a duration")
     if isinstance(text, int):
-        return text
-    if not isinstance(text, str):
+        seconds = text
+    elif isinstance(text, str):
+        m = _DURATION.fullmatch(text)
+        if m is None:
+            raise ValueError(f"not a duration: {text[:40]!r} (use e.g. 90d, 12h, 30m)")
+        seconds = int(m.group(1)) * _UNITS[m.group(2) or "s"]
+    else:
         raise ValueError("expected a duration")
-    m = _DURATION.fullmatch(text)
-    if m is None:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90d, 12h, 30m)")
-    return int(m.group(1)) * _UNITS[m.group(2) or "s"]
+    if not 0 <= seconds <= MAX_DURATION_SECONDS:
+        raise ValueError(f"must be between 0 and {format_duration(MAX_DURATION_SECONDS)}")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:
@@ -108,6 +119,17 @@ class PolicyRules:
     key_usages: tuple[str, ...] | None = None  # names from algorithms.KEY_USAGES
     extended_key_usages: tuple[str, ...] | None = None  # keys of algorithms.EXTENDED_KEY_USAGES
     max_ttl_seconds: int | None = None
+    # CA/B BR §7.1.2.7.2: a subject CN, when present, is a byte copy of one of the DNS or IP SANs.
+    common_name_in_sans: bool = False
+    # How far ahead of now a requested notBefore may lie; None: DEFAULT_FORWARD_DATING_SECONDS.
+    max_forward_dating_seconds: int | None = None
+
+    @property
+    def forward_dating_seconds(self) -> int:
+        """The forward-dating window in force (the default when the policy sets none)."""
+        if self.max_forward_dating_seconds is None:
+            return DEFAULT_FORWARD_DATING_SECONDS
+        return self.max_forward_dating_seconds
 
     def to_json(self) -> dict:
         out: dict = {}
@@ -121,13 +143,17 @@ class PolicyRules:
                 out[key] = [getattr(v, "value", v) for v in values]
         if self.max_ttl_seconds is not None:
             out["max_ttl"] = format_duration(self.max_ttl_seconds)
+        if self.common_name_in_sans:
+            out["common_name_in_sans"] = True
+        if self.max_forward_dating_seconds is not None:
+            out["max_forward_dating"] = format_duration(self.max_forward_dating_seconds)
         return out
 
     @classmethod
     def from_json(cls, data: Any) -> PolicyRules:
         """Strictly parse the JSON form; raises GatewayError(MALFORMED) whose detail names the offending key."""
         keys = ("subject", "san", "key_algorithms", "signature_algorithms", "key_usages",
-                "extended_key_usages", "max_ttl")  # fmt: skip
+                "extended_key_usages", "max_ttl", "common_name_in_sans", "max_forward_dating")  # fmt: skip
         _expect_object(data, "policy", keys)
         return cls(
             subject=_field_rules(data.get("subject"), "subject", (*SUBJECT_ATTRIBUTES, ANY_OTHER_ATTRIBUTE)),
@@ -141,6 +167,8 @@ class PolicyRules:
                 data, "extended_key_usages", _one_of(tuple(EXTENDED_KEY_USAGES), "extended key usage")
             ),
             max_ttl_seconds=_ttl(data.get("max_ttl")),
+            common_name_in_sans=_flag(data, "common_name_in_sans"),
+            max_forward_dating_seconds=_window(data.get("max_forward_dating"), "max_forward_dating"),
         )
 
 
@@ -206,6 +234,23 @@ def _one_of(names: tuple[str, ...], what: str) -> Callable[[Any], str]:
         return value
 
     return convert
+
+
+def _flag(data: Mapping, key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise _malformed(key, "expected true or false")
+    return value
+
+
+def _window(data: Any, key: str) -> int | None:
+    """A duration that may be zero (zero: not at all)."""
+    if data is None:
+        return None
+    try:
+        return parse_duration(data)
+    except ValueError as exc:
+        raise _malformed(key, str(exc)) from None
 
 
 def _ttl(data: Any) -> int | None:

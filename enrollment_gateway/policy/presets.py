@@ -1,20 +1,22 @@
 """Ready-made policies for the usual certificate kinds, and profile defaults that satisfy them.
 
 A profile created from a preset takes its rules from `PRESETS` and its defaults from `PRESET_DEFAULTS`; a test
-checks that each preset's defaults pass its own rules, so the two cannot drift apart. Checks that relate fields
-to each other (the CN must be one of the SANs) belong to the profile, not here.
+checks that each preset's defaults pass its own rules, so the two cannot drift apart. The TLS-server preset
+requires the subject CN to be one of the SANs (`common_name_in_sans`, BR §7.1.2.7.2); a profile that claims a CA/B
+TLS policy OID has the core require it whatever its policy says.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..algorithms import KeyAlgorithm as K
 from ..errors import ErrorKind, GatewayError
 from .model import ANY_OTHER_ATTRIBUTE, FieldRule, PolicyRules
 
-__all__ = ["PRESETS", "PRESET_DEFAULTS", "preset", "preset_defaults"]
+__all__ = ["PRESETS", "PRESET_DEFAULTS", "cabf_tls_rules", "claims_cabf_tls", "preset", "preset_defaults"]
 
 _DAY = 86400
 _NOTHING = FieldRule(allow=())
@@ -42,6 +44,7 @@ PRESETS: Mapping[str, PolicyRules] = MappingProxyType(
         "tls_server": PolicyRules(
             subject=_subject(CN=_ANYTHING),
             san=_san("DNS", "IP"),
+            common_name_in_sans=True,
             key_algorithms=_TLS_KEYS,
             key_usages=("digital_signature", "key_encipherment"),
             extended_key_usages=("server_auth",),
@@ -123,6 +126,37 @@ PRESET_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         ),
     }
 )
+
+
+# CA/Browser Forum reserved TLS policy identifiers (BR §7.1.6.1): EV, and the DV/OV/IV arc.
+_CABF_EV = "2.23.140.1.1"
+_CABF_DV = "2.23.140.1.2.1"
+_CABF_TLS_ARC = "2.23.140.1.2."
+
+
+def claims_cabf_tls(policy_oids: Iterable[str]) -> bool:
+    """Whether certificatePolicies `policy_oids` promise the CA/B Forum TLS Baseline Requirements."""
+    return any(oid == _CABF_EV or oid.startswith(_CABF_TLS_ARC) for oid in policy_oids)
+
+
+def cabf_tls_rules(policy_oids: Iterable[str]) -> PolicyRules | None:
+    """The BR constraints a profile promises by stamping a CA/B TLS OID, checked on top of its own policy, so no
+    permissive policy can issue under a BR OID what the BRs forbid; None when it claims none.
+
+    Subject: DV carries at most the CN (§7.1.2.7.2); OV/IV/EV may add the organisation and locality attributes
+    but no OU (§7.1.2.7.4, since 2022-09). SANs: DNS and IP only; the CN a byte copy of one. Keys: §6.1.5.
+    Usages: serverAuth, optionally clientAuth (§7.1.2.7.10). Validity: 200 days for certificates issued from
+    2026-03-15 (SC-081). Not checkable here: that names are public (internal names need the public suffix list).
+    """
+    oids = set(policy_oids)
+    if not claims_cabf_tls(oids):
+        return None
+    base = replace(PRESETS["tls_server"], extended_key_usages=("server_auth", "client_auth"),
+                   max_ttl_seconds=200 * _DAY)
+    if oids & {_CABF_EV} or any(o.startswith(_CABF_TLS_ARC) and o != _CABF_DV for o in oids):
+        return replace(base, subject=_subject(CN=_ANYTHING, O=_ANYTHING, L=_ANYTHING, ST=_ANYTHING, C=_ANYTHING,
+                                               serialNumber=_ANYTHING))
+    return base
 
 
 def preset(name: str) -> PolicyRules:

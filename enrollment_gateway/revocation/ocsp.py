@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
+from asn1crypto import core as asn1_core
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -164,8 +165,17 @@ def issuer_hashes(issuer_cert: x509.Certificate, hash_name: str) -> tuple[bytes,
     # be of exactly what the certificate holds.
     tbs = asn1_x509.Certificate.load(issuer_cert.public_bytes(serialization.Encoding.DER))["tbs_certificate"]
     name_hash = hashlib.new(hash_name, tbs["subject"].dump()).digest()
-    key_hash = hashlib.new(hash_name, bytes(tbs["subject_public_key_info"]["public_key"])).digest()
+    # The SPKI re-read as the generic RFC 5280 §4.1 shape: asn1crypto's PublicKeyInfo picks the BIT STRING's inner
+    # type by algorithm OID and raises on one it does not know (ML-DSA), yet the key hash needs only the octets.
+    spki = _SubjectPublicKeyInfo.load(tbs["subject_public_key_info"].dump())
+    key_hash = hashlib.new(hash_name, spki["subject_public_key"].native).digest()
     return name_hash, key_hash
+
+
+class _SubjectPublicKeyInfo(asn1_core.Sequence):
+    """RFC 5280 §4.1 SubjectPublicKeyInfo with the algorithm left opaque, so any key algorithm reads."""
+
+    _fields = [("algorithm", asn1_core.Any), ("subject_public_key", asn1_core.OctetBitString)]
 
 
 def _same_key(public_key: CertificatePublicKeyTypes, certificate: x509.Certificate) -> bool:

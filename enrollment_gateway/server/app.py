@@ -13,7 +13,7 @@ from .logs import request_log
 
 # Relying parties and SCEP clients fetch these over plain HTTP (RFC 5280 §4.2.1.13 CDPs are usually http: a CRL
 # behind TLS would need revocation checking of its own); everything else is HTTPS only.
-PLAIN_HTTP_PREFIXES = ("/healthz", "/ca/", "/crl/", "/ocsp/", "/scep/")
+PLAIN_HTTP_PREFIXES = ("/healthz", "/ca/", "/crl/", "/ocsp", "/scep/")  # "/ocsp": POST /ocsp too
 
 # Front ends mount themselves through these hooks, so the factory does not import every protocol eagerly.
 Mounter = Callable[[web.Application, Gateway], None]

@@ -56,7 +56,7 @@ async def flush_logs(handler: logging.Handler, every_seconds: float = 0.2) -> No
 @web.middleware
 async def request_log(request: web.Request, handler):
     """Handlers may add fields to request[LOG_FIELDS]; the query string is left out because it may carry secrets."""
-    request[LOG_FIELDS] = {}
+    fields = request.setdefault(LOG_FIELDS, {})
     started = time.perf_counter()
     status = 500
     try:
@@ -71,5 +71,5 @@ async def request_log(request: web.Request, handler):
         ACCESS.info("request", extra={"event": {
             "method": request.method, "path": request.path, "status": status,
             "ms": round((time.perf_counter() - started) * 1000, 2), "remote": request.remote,
-            "tls": request.secure, "actor": getattr(actor, "id", None), **request[LOG_FIELDS],
+            "tls": request.secure, "actor": getattr(actor, "id", None), **fields,
         }})

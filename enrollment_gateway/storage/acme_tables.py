@@ -1,4 +1,4 @@
-"""The ACME tables (migration 0004_acme), on the shared metadata so Alembic autogenerate sees them."""
+"""The ACME tables (migrations 0004_acme and 0007_acme_finalize_lease), on the shared metadata for Alembic."""
 
 from __future__ import annotations
 
@@ -39,9 +39,12 @@ acme_orders = Table(
     Column("request_id", t.ID),  # the core's request, while an approval is pending
     Column("replaces", t.ID),  # RFC 9773: the certificate this order renews
     Column("created_at", UTCDateTime, nullable=False),
+    # A finalize's lease (migration 0007): past it, a `processing` order whose process died is settled by any instance.
+    Column("processing_until", UTCDateTime),
     Index(None, "account_id", "created_at"),
     Index(None, "replaces"),
     Index(None, "certificate_id"),
+    Index(None, "status", "processing_until"),
 )
 
 acme_authorizations = Table(

@@ -16,6 +16,7 @@ from .messages import NewAccountPayload, _contact
 from .wire import EndpointContext, Signed, acme_json, authenticate, rfc3339, state
 
 ORDERS_PAGE = 100  # orders per page of the list; more pages are linked with rel="next"
+MAX_CURSOR = 2**31 - 1  # fits every database's OFFSET
 
 
 def account_json(account: AcmeAccount, ctx: EndpointContext) -> dict[str, Any]:
@@ -38,7 +39,7 @@ async def new_account(request: web.Request) -> web.Response:
     if existing is not None:
         # §7.3.1: the key already has an account: 200 with its URL, whatever else the payload says.
         if existing.status != "valid":
-            raise problems.unauthorized(f"the account for this key is {existing.status}")
+            raise problems.account_not_valid(existing.status)
         return acme_json(account_json(existing, ctx), 200, location=ctx.urls.account(existing.id))
     if payload.only_return_existing:
         raise problems.account_does_not_exist()
@@ -101,10 +102,11 @@ async def orders(request: web.Request) -> web.Response:
     signed = await authenticate(request)
     ctx, st = signed.ctx, state(request)
     account = _own(signed, request.match_info["account"])
-    try:
-        cursor = max(0, int(request.query.get("cursor", "0")))
-    except ValueError:
-        raise problems.malformed("cursor must be an integer") from None
+    text = request.query.get("cursor", "0")
+    # ASCII digits only (int() also takes "٣" and "1_0"), and bounded: a 30-digit OFFSET is a database error.
+    if not (text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_CURSOR):
+        raise problems.malformed(f"cursor must be an integer from 0 to {MAX_CURSOR}")
+    cursor = int(text)
     async with st.store.read() as repo:
         ids = await repo.orders_of(account.id, ORDERS_PAGE + 1, cursor)
     links = ()

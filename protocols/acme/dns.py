@@ -54,13 +54,15 @@ def encode_name(name: str) -> bytes:
     name = name.rstrip(".")
     out = bytearray()
     for label in name.split(".") if name else []:
-        raw = label.encode("ascii")  # UnicodeEncodeError for U-labels: the caller passes punycode
+        if not label.isascii():  # a U-label: newOrder refuses them, but never let one become an exception
+            raise DNSError(f"{name!r} is not an ASCII (A-label) domain name")
+        raw = label.encode("ascii")
         if not 0 < len(raw) <= 63:
-            raise ValueError(f"bad DNS label in {name!r}")
+            raise DNSError(f"bad DNS label in {name!r}")
         out += bytes([len(raw)]) + raw
     out += b"\x00"
     if len(out) > 255:
-        raise ValueError("DNS name longer than 255 octets")
+        raise DNSError("DNS name longer than 255 octets")
     return bytes(out)
 
 

@@ -3,10 +3,12 @@ account's; then the core decides. 200 with the order and its Location, whatever 
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 
 from aiohttp import web
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
@@ -57,11 +59,19 @@ def check_csr(der: bytes, signed: Signed, identifiers: tuple[tuple[str, str], ..
     """Everything the ACME layer owns about a CSR; returns its CN. The core judges the rest (key, policy)."""
     try:
         csr = x509.load_der_x509_csr(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         raise problems.bad_csr("the CSR is not a DER PKCS#10 request") from None
-    if not csr.is_signature_valid:
+    try:
+        # cryptography parses lazily: a corrupt or unknown key, curve or name surfaces only when it is read.
+        signature_valid = csr.is_signature_valid
+        csr_key = _spki(csr.public_key())
+        found, cn = csr_identifiers(csr)
+    except problems.AcmeProblem:
+        raise
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        raise problems.bad_csr("the CSR's public key, subject or extensions cannot be read") from None
+    if not signature_valid:
         raise problems.bad_csr("the CSR's signature does not verify")
-    found, cn = csr_identifiers(csr)
     wanted = set(identifiers)
     if found != wanted:
         extra = ", ".join(sorted(v for _, v in found - wanted))
@@ -69,10 +79,6 @@ def check_csr(der: bytes, signed: Signed, identifiers: tuple[tuple[str, str], ..
         raise problems.bad_csr("the CSR's identifiers differ from the order's"
                                + (f"; not in the order: {extra}" if extra else "")
                                + (f"; missing: {missing}" if missing else ""))
-    try:
-        csr_key = _spki(csr.public_key())
-    except (ValueError, TypeError):
-        raise problems.bad_csr("the CSR's public key is not supported") from None
     if csr_key == _spki(jws._raw_key(jws.stored_jwk(signed.require_account().jwk))):
         raise problems.bad_csr("the certificate key must differ from the account key")
     return cn
@@ -88,8 +94,11 @@ async def finalize(request: web.Request) -> web.Response:
     cn = check_csr(payload.csr, signed, order.identifiers)
     first_dns = next((v for t, v in order.identifiers if t == "dns" and len(v) <= 64), None)
     subject_cn = cn if cn and len(cn) <= 64 else first_dns or order.identifiers[0][1]
+    # The lease lets any instance settle the order if this process dies before it answers (order.settle_stalled).
+    lease = dt.timedelta(seconds=st.settings.finalize_lease_seconds)
     async with st.store.write() as repo:
-        if not await repo.update_order(order.id, only_from=("ready",), status="processing"):
+        if not await repo.update_order(order.id, only_from=("ready",), status="processing",
+                                       processing_until=st.gateway.clock.now() + lease):
             raise problems.order_not_ready("the order is being finalized already")
     try:
         outcome = await st.gateway.issuance.issue(IssuanceRequest(
@@ -102,16 +111,19 @@ async def finalize(request: web.Request) -> web.Response:
         problem = from_gateway_error(err)
         async with st.store.write() as repo:
             if err.kind in _RETRYABLE:
-                await repo.update_order(order.id, only_from=("processing",), status="ready")
+                await repo.update_order(order.id, only_from=("processing",), status="ready", processing_until=None)
             else:  # the policy said no for good: the order records why
                 await repo.update_order(order.id, only_from=("processing",), status="invalid",
-                                        error=problem.to_json())
+                                        error=problem.to_json(), processing_until=None)
         raise problem from None
     async with st.store.write() as repo:
         if isinstance(outcome, Issued):
-            await repo.update_order(order.id, only_from=("processing",), status="valid",
-                                    certificate_id=outcome.certificate.id)
+            # From "ready" too: had signing outlasted the lease, the order was put back, and this certificate is
+            # still the one the client asked for.
+            await repo.update_order(order.id, only_from=("processing", "ready"), status="valid",
+                                    certificate_id=outcome.certificate.id, processing_until=None)
         else:  # awaiting approval: the order stays processing and polling completes it (order.settle)
-            await repo.update_order(order.id, only_from=("processing",), request_id=outcome.request.id)
+            await repo.update_order(order.id, only_from=("processing",), request_id=outcome.request.id,
+                                    processing_until=None)
         order = await repo.order(order.id) or order
     return order_response(order, ctx)

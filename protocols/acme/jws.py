@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from .. import bounded_json
 from . import problems
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256", "ES384", "ES512", "EdDSA")
@@ -79,15 +80,38 @@ class JWKOKP(josepy.JWK):
         return hash(self.key.public_bytes_raw())
 
 
+def _check_jwk_members(obj: dict) -> None:
+    """RFC 7517 §4, RFC 7518 §6: every public-key member is a string (key_ops and x5c: arrays of strings).
+
+    Checked before josepy sees the object, so `"x": [0]` or `"kty": null` is one malformed answer and not an
+    AttributeError deep in a decoder. Members we do not know are ignored (§4), whatever their type.
+    """
+    for name in ("kty", "crv", "x", "y", "n", "e", "use", "alg", "kid", "x5u", "x5t", "x5t#S256"):
+        if name in obj and not isinstance(obj[name], str):
+            raise problems.malformed(f"JWK member {name!r} must be a string")
+    for name in ("key_ops", "x5c"):
+        if name in obj and not (isinstance(obj[name], list) and all(isinstance(v, str) for v in obj[name])):
+            raise problems.malformed(f"JWK member {name!r} must be an array of strings")
+    if "kty" not in obj:
+        raise problems.malformed("JWK lacks 'kty'")
+    required = {"RSA": ("n", "e"), "EC": ("crv", "x", "y"), "OKP": ("crv", "x")}.get(obj["kty"], ())
+    missing = [name for name in required if name not in obj]
+    if missing:
+        raise problems.malformed(f"{obj['kty']} JWK lacks {', '.join(repr(m) for m in missing)}")
+
+
 def jwk_from_json(obj: Any) -> josepy.JWK:
-    """A public JWK from its JSON; AcmeProblem malformed for private material, badPublicKey for what we refuse."""
+    """A public JWK from its JSON (RFC 7517); AcmeProblem malformed for a member of the wrong type or private
+    material, badPublicKey for a well-formed key we refuse."""
     if not isinstance(obj, dict):
         raise problems.malformed("JWK must be a JSON object")
     if any(m in obj for m in _PRIVATE_MEMBERS):
         raise problems.malformed("JWK contains private key material")
+    _check_jwk_members(obj)
     try:
-        jwk = JWKOKP.fields_from_json(obj) if obj.get("kty") == "OKP" else josepy.JWK.from_json(obj)
-    except (josepy.DeserializationError, ValueError, TypeError, KeyError) as exc:
+        jwk = JWKOKP.fields_from_json(obj) if obj["kty"] == "OKP" else josepy.JWK.from_json(obj)
+    except (josepy.DeserializationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # AttributeError: josepy's field decoders assume the types checked above; kept as a second fence.
         raise problems.bad_public_key(f"invalid or unsupported JWK: {exc}") from None
     if isinstance(jwk, josepy.JWKOct):
         raise problems.bad_public_key("symmetric keys cannot be account keys")
@@ -166,7 +190,7 @@ class VerifiedJWS:
 
     def json(self) -> dict:
         """The payload as a JSON object ({} for POST-as-GET); `verify` already proved it is one."""
-        return json.loads(self.payload) if self.payload else {}
+        return loads(self.payload) if self.payload else {}
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
@@ -177,6 +201,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
             raise ValueError(f"duplicate member {k!r}")
         out[k] = v
     return out
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON from a client: bounded (depth, integers, lone surrogates; protocols/bounded_json), no duplicate members.
+
+    Raises ValueError with a message safe to show; every caller turns it into `malformed`.
+    """
+    return bounded_json.loads(raw, object_pairs_hook=_no_duplicates)
 
 
 def _parse_object(obj: Any, what: str) -> ParsedJWS:
@@ -191,7 +223,7 @@ def _parse_object(obj: Any, what: str) -> ParsedJWS:
         if not isinstance(value, str):
             raise problems.malformed(f"{what} lacks a string {name!r} member")
     try:
-        protected = json.loads(b64url_decode(parts["protected"]), object_pairs_hook=_no_duplicates)
+        protected = loads(b64url_decode(parts["protected"]))
         payload = b64url_decode(parts["payload"])
         signature = b64url_decode(parts["signature"])
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
@@ -206,11 +238,11 @@ def parse_flattened(body: bytes, max_size: int = 64 * 1024) -> ParsedJWS:
     if len(body) > max_size:
         raise problems.malformed(f"request body larger than {max_size} bytes", 413)
     try:
-        obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        obj = loads(body)
+    except ValueError as exc:
         if _COMPACT.match(body):
             raise problems.malformed("compact JWS serialization is not supported; send flattened JSON") from None
-        raise problems.malformed("request body is not JSON") from None
+        raise problems.malformed(f"request body is not JSON we accept: {exc}") from None
     return _parse_object(obj, "JWS")
 
 
@@ -302,9 +334,9 @@ async def verify(
         raise problems.unauthorized(f"JWS header parameter 'url' is {url!r}, not the request URL")
     if parsed.payload:
         try:
-            body = json.loads(parsed.payload, object_pairs_hook=_no_duplicates)
-        except (ValueError, UnicodeDecodeError):
-            raise problems.malformed("JWS payload is not JSON") from None
+            body = loads(parsed.payload)
+        except ValueError as exc:
+            raise problems.malformed(f"JWS payload is not JSON we accept: {exc}") from None
         if not isinstance(body, dict):
             raise problems.malformed("JWS payload is not a JSON object")
     return VerifiedJWS(parsed.payload, header, alg, nonce, url, jwk, kid, key)
@@ -349,9 +381,9 @@ async def verify_eab(
     if not hmac.compare_digest(expected, parsed.signature):
         raise problems.unauthorized("externalAccountBinding MAC does not verify")
     try:
-        bound = json.loads(parsed.payload)
+        bound = loads(parsed.payload)
         bound_key = jwk_from_json(bound)
-    except (ValueError, UnicodeDecodeError, problems.AcmeProblem):
+    except (ValueError, problems.AcmeProblem):
         raise problems.malformed("externalAccountBinding payload is not a public JWK") from None
     if jwk_thumbprint(bound_key) != jwk_thumbprint(account_jwk):
         raise problems.unauthorized("externalAccountBinding is for a different account key")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from aiohttp import web
@@ -32,9 +31,9 @@ async def key_change(request: web.Request) -> web.Response:
     if not jws._signature_valid(alg, new_key, inner.signing_input, inner.signature):
         raise problems.malformed("inner JWS verification error")
     try:
-        body = json.loads(inner.payload)
-    except (ValueError, UnicodeDecodeError):
-        raise problems.malformed("the inner JWS payload is not JSON") from None
+        body = jws.loads(inner.payload)
+    except ValueError as exc:
+        raise problems.malformed(f"the inner JWS payload is not JSON we accept: {exc}") from None
     payload = KeyChangePayload.from_json(body)
     if payload.account != ctx.urls.account(account.id):
         raise problems.malformed("the inner payload names another account")

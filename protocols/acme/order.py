@@ -4,7 +4,7 @@ on from its authorizations and from the core's answer to a request awaiting appr
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
+import logging
 import secrets
 import uuid
 from dataclasses import replace
@@ -19,22 +19,14 @@ from enrollment_gateway.storage.repositories.acme import AcmeAuthorization, Acme
 
 from . import problems
 from .authorization import effective_status
+from .identifiers import check_identifiers
 from .messages import Identifier, NewOrderPayload
 from .renewal_info import find_certificate
-from .wire import RETRY_AFTER_SECONDS, EndpointContext, Signed, acme_json, authenticate, rfc3339, state
+from .wire import RETRY_AFTER_SECONDS, EndpointContext, Signed, acme_json, actor_id, authenticate, rfc3339, state
+
+log = logging.getLogger("enrollment_gateway.acme")
 
 MAX_IDENTIFIERS = 100  # names per order, as Let's Encrypt allows
-
-
-def normalize(identifier: Identifier) -> Identifier:
-    """Canonical form for comparison with CSRs and authorizations: lower-case DNS names, compressed IPs."""
-    if identifier.type == "ip":
-        return Identifier("ip", str(ipaddress.ip_address(identifier.value)))
-    value = identifier.value.rstrip(".").lower()
-    base = value.removeprefix("*.")
-    if not base or "*" in base or ".." in value:
-        raise problems.rejected_identifier(f"{identifier.value!r} is not a valid DNS name or wildcard")
-    return Identifier("dns", value)
 
 
 def challenge_types(identifier: Identifier) -> tuple[str, ...]:
@@ -76,7 +68,8 @@ def order_response(order: AcmeOrder, ctx: EndpointContext, status: int = 200) ->
 
 async def settle(st, ctx: EndpointContext, order: AcmeOrder,
                  authzs: list[AcmeAuthorization] | None = None) -> AcmeOrder:
-    """The order's current status: expired, its authorizations decided, or its pending request decided.
+    """The order's current status: expired, its authorizations or its pending request decided, or a stalled
+    finalization settled (settle_stalled).
 
     `authzs`: the order's authorizations when the caller already read them (in the order's own transaction).
     """
@@ -96,6 +89,8 @@ async def settle(st, ctx: EndpointContext, order: AcmeOrder,
             changes = {"status": "invalid", "error": error}
         elif all(s == "valid" for s in statuses):
             changes = {"status": "ready"}
+    elif order.status == "processing" and order.request_id is None and stalled(order, now):
+        return await settle_stalled(st, order, now)
     elif order.status == "processing" and order.request_id:
         request = await st.gateway.issuance.get_request(ctx.actor(order.account_id), order.request_id)
         if request.status is RequestStatus.ISSUED:
@@ -109,6 +104,38 @@ async def settle(st, ctx: EndpointContext, order: AcmeOrder,
         if await repo.update_order(order.id, only_from=(order.status,), **changes):
             return replace(order, **changes)
         return await repo.order(order.id) or order  # another instance moved it first: its word stands
+
+
+def stalled(order: AcmeOrder, now: dt.datetime) -> bool:
+    """A finalization whose lease lapsed: the process that was signing died (or never wrote its lease, pre-0007)."""
+    return order.processing_until is None or order.processing_until < now
+
+
+async def settle_stalled(st, order: AcmeOrder, now: dt.datetime) -> AcmeOrder:
+    """Converge a finalization its process never finished (issue #7, item 18: `kill -9` between signing and answering).
+
+    Signing and storing the certificate is one transaction in the core, stamped with this order's id, so either it
+    exists and is attached now, or nothing was issued and the order is `ready` again for another finalize (§7.4).
+    """
+    async with st.store.write() as repo:
+        certificate_id = await repo.certificate_signed_for(order.id, actor_id(order.account_id))
+        changes: dict[str, Any] = ({"status": "valid", "certificate_id": certificate_id} if certificate_id
+                                   else {"status": "ready"})
+        if await repo.settle_stalled(order.id, now, processing_until=None, **changes):
+            log.warning("ACME order %s was left processing by a finalize that never finished: now %s%s", order.id,
+                        changes["status"], f" with certificate {certificate_id}" if certificate_id else "")
+            return replace(order, processing_until=None, **changes)
+        return await repo.order(order.id) or order  # a live finalize or another instance got there first
+
+
+async def recover_stalled(st) -> int:
+    """Settle every stalled finalization (at start-up and in housekeeping, so no client has to ask); how many."""
+    now = st.gateway.clock.now()
+    async with st.store.read() as repo:
+        orders = await repo.stalled_finalizations(now)
+    for order in orders:
+        await settle_stalled(st, order, now)
+    return len(orders)
 
 
 async def load_own(st, signed: Signed, order_id: str) -> AcmeOrder:
@@ -155,7 +182,7 @@ async def new_order(request: web.Request) -> web.Response:
                                  f"{ctx.profile.name!r}")
     if len(payload.identifiers) > MAX_IDENTIFIERS:
         raise problems.rejected_identifier(f"at most {MAX_IDENTIFIERS} identifiers per order")
-    identifiers = tuple(dict.fromkeys(normalize(i) for i in payload.identifiers))
+    identifiers = check_identifiers(payload.identifiers)
     replaces_id = None
     if payload.replaces is not None:
         replaces_id = (await find_certificate(st, ctx, ctx.actor(account.id), payload.replaces)).id

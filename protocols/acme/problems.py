@@ -137,6 +137,11 @@ def unauthorized(detail: str) -> AcmeProblem:
     return AcmeProblem("unauthorized", detail, 403)
 
 
+def account_not_valid(status: str) -> AcmeProblem:
+    """RFC 8555 §7.3.6: a request from a deactivated (or revoked) account is 401 unauthorized, not 403."""
+    return AcmeProblem("unauthorized", f"the account is {status}", 401)
+
+
 def account_does_not_exist(detail: str = "No account exists with the provided key") -> AcmeProblem:
     return AcmeProblem("accountDoesNotExist", detail, 400)
 

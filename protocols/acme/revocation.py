@@ -25,7 +25,7 @@ async def revoke_cert(request: web.Request) -> web.Response:
     payload = RevocationPayload.from_json(signed.payload())
     try:
         presented = x509.load_der_x509_certificate(payload.certificate)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         raise problems.malformed("'certificate' is not a DER X.509 certificate") from None
     requester = signed.account.id if signed.account else f"key:{jws.jwk_thumbprint(signed.jws.key)}"
     actor = ctx.actor(requester)

@@ -2,8 +2,8 @@
 
 `mount(app)` adds the sub-application and, in the parent's cleanup_ctx (after the gateway is open), the ACME
 machinery: the nonce secret, the rate limiter, the validation workers and a housekeeping task (orphaned
-validations, expired nonces). The middleware turns every failure into a problem document and puts Replay-Nonce,
-Cache-Control: no-store and the directory's `Link rel="index"` on every answer, errors included.
+validations, stalled finalizations, expired nonces). The middleware turns every failure into a problem document and
+puts Replay-Nonce, Cache-Control: no-store and the directory's `Link rel="index"` on every answer, errors included.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def mount(app: web.Application) -> None:
             nonces=nonces.NonceService(secret, store, gateway.clock, settings.nonce_lifetime_seconds),
             limiter=RateLimiter(settings), validator=validator, eab=ExternalAccountKeys.of(gateway))
         validator.start()
+        await _recover(app[ACME])  # before the listeners open: orders a killed process left behind converge now
         housekeeping = asyncio.create_task(_housekeeping(app[ACME]), name="acme-housekeeping")
         try:
             yield
@@ -117,14 +118,23 @@ def mount(app: web.Application) -> None:
     app.add_subapp(PREFIX, create_acme_app())
 
 
+async def _recover(st: AcmeState) -> None:
+    try:
+        await order.recover_stalled(st)
+    except Exception:  # never a reason not to start; housekeeping tries again
+        log.exception("ACME start-up recovery of stalled finalizations failed")
+
+
 async def _housekeeping(st: AcmeState) -> None:
-    """Take over validations other instances abandoned; forget expired nonces. Bounded work per round."""
+    """Take over validations and finalizations other instances (or a killed process) abandoned; forget expired
+    nonces. Bounded work per round."""
     rounds = 0
     while True:
         await asyncio.sleep(HOUSEKEEPING_SECONDS)
         rounds += 1
         try:
             await st.validator.recover_orphans()
+            await order.recover_stalled(st)
             if rounds % 6 == 0:
                 await st.nonces.prune()
         except asyncio.CancelledError:

@@ -90,13 +90,32 @@ class Validator:
         attempts = max(1, self._settings.validation_attempts)
         result = None
         for attempt in range(attempts):
-            result = await self._run(authz, key_authorization)
+            try:
+                result = await self._run(authz, key_authorization)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug or an input no validator expected: fail now, say so, do not retry
+                result = self._crashed(authz, exc)
+                break
             if result.ok or result.problem is None or result.problem.type not in _TRANSIENT:
                 break
             if attempt + 1 < attempts:
                 await asyncio.sleep(min(2.0, 0.5 * (attempt + 1)))
         assert result is not None
         await self._finish(authz, result)
+
+    def _crashed(self, authz: AcmeAuthorization, exc: Exception) -> challenges.ValidationResult:
+        """The truthful answer when a validator raised: the server failed, not the client's name or response.
+
+        Without this the worker's catch-all left the challenge `processing` until its lease ran out and another
+        instance retried it, MAX_TAKEOVERS times, ending in a misleading `connection` error. The exception's text
+        stays in the log (it may hold internals); the client learns which validation failed and that it is final.
+        """
+        log.error("%s validation of %s (authorization %s) raised %s: %s", authz.challenge_type,
+                  authz.identifier_value, authz.id, type(exc).__name__, exc)
+        detail = (f"the {authz.challenge_type} validator failed on {authz.identifier_value!r} with an internal "
+                  f"error; this challenge cannot succeed, create a new order")
+        return challenges.ValidationResult.failure(problems.AcmeProblem("serverInternal", detail, 500), [])
 
     async def _run(self, authz: AcmeAuthorization, key_authorization: str) -> challenges.ValidationResult:
         s = self.validation_settings

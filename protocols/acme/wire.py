@@ -70,6 +70,11 @@ class AcmeUrls:
         return f"{self.base}/chall/{authz_id}/{type}"
 
 
+def actor_id(account_id: str) -> str:
+    """The core's requester id for an ACME account (what its certificate requests record)."""
+    return f"acme:{account_id}"
+
+
 @dataclass(frozen=True)
 class EndpointContext:
     """One ACME directory: the endpoint, its application and profile, as of at most _CONTEXT_TTL ago."""
@@ -87,9 +92,14 @@ class EndpointContext:
     def eab_required(self) -> bool:
         return bool(self.acme_settings.get("eab_required", False))
 
+    @property
+    def include_root(self) -> bool:
+        """Certificate downloads end with the self-signed root (default: they stop below it, as public CAs do)."""
+        return self.acme_settings.get("include_root") is True
+
     def actor(self, account_id: str) -> Actor:
         """An ACME account as the core sees it: the endpoint itself authorises its accounts to issue and revoke."""
-        return Actor(id=f"acme:{account_id}", name=f"ACME account {account_id}",
+        return Actor(id=actor_id(account_id), name=f"ACME account {account_id}",
                      roles={self.application_id: Role.OPERATOR}, via="acme")
 
 
@@ -231,12 +241,13 @@ async def authenticate(request: web.Request, *, expect: jws.Expect = "kid") -> S
             account = await repo.account(kid[len(prefix):])
             if account is None or account.endpoint_id != ctx.endpoint_id:
                 return None
-            if account.status != "valid":
-                raise problems.unauthorized(f"account is {account.status}")
             found["account"] = account
             return jws.stored_jwk(account.jwk)
 
         verified = await jws.verify(parsed, request_url=url, key_for_kid=key_for_kid, expect=expect)
+        # After the signature (an unsigned request learns nothing of the account), before the nonce is spent.
+        if "account" in found and found["account"].status != "valid":
+            raise problems.account_not_valid(found["account"].status)
         await st.nonces.redeem(verified.nonce, repo)
     account = found.get("account")
     if account is not None:

@@ -137,7 +137,7 @@ async def update_identity(request: web.Request) -> web.Response:
 
 
 async def rotate_token(request: web.Request) -> web.Response:
-    await read_json(request, allow_empty=True)
+    (await read_json(request, allow_empty=True)).only()
     issued = await gateway(request).applications.rotate_token(actor(request), request.match_info["id"])
     return json_response(serialize.issued_token(issued))
 

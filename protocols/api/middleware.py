@@ -53,6 +53,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)  # unknown routes answer 404/405 whether or not a token came with them
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
+    if not token.isascii():
+        # Our tokens are ASCII. Header bytes that are not UTF-8 reach us as lone surrogates (aiohttp decodes with
+        # surrogateescape), which no hash can encode: refuse them as the wrong token they are, not as a 500.
+        token = ""
     # An empty token still goes to the core, which audits the failed attempt like any other.
     request[ACTOR] = await gateway(request).applications.authenticate(token)
     return await handler(request)

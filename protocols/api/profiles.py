@@ -28,7 +28,7 @@ def _defaults(body: Body, base: ProfileDefaults) -> ProfileDefaults:
     if d is None:
         return base
     d.only("ttl", "key_algorithm", "hash_algorithm", "key_usages", "extended_key_usages", "is_ca",
-           "certificate_policies")
+           "certificate_policies", "not_after_behavior")
     changes: dict[str, Any] = {}
     if d.has("ttl"):
         changes["ttl_seconds"] = d.duration("ttl")
@@ -48,16 +48,44 @@ def _defaults(body: Body, base: ProfileDefaults) -> ProfileDefaults:
         if not all(re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", oid) for oid in oids):
             raise malformed("defaults.certificate_policies: each entry must be a dotted OID")
         changes["certificate_policies"] = oids
+    if d.has("not_after_behavior"):
+        changes["not_after_behavior"] = d.str("not_after_behavior")  # the core checks the value
     return replace(base, **changes)
 
 
+# Every setting each enrollment method takes: name -> (JSON type, description). The API refuses any other, so a typo
+# (`eab_requird`) is an error rather than a silently ignored setting, and openapi.py describes exactly these. A front
+# end that reads a new setting adds it here.
+ENABLED = ("boolean", "false switches the method off while keeping its settings; absent: on")
+ENROLLMENT_SETTINGS: dict[str, dict[str, tuple[str, str]]] = {
+    "api": {"enabled": ENABLED},
+    "acme": {"enabled": ENABLED,
+             "eab_required": ("boolean", "new accounts must bind an External Account Binding key (RFC 8555 "
+                                         "§7.3.4); absent: false"),
+             "include_root": ("boolean", "certificate chains end with the self-signed root; absent: false, the "
+                                         "root is left out as public ACME CAs do")},
+    "est": {"enabled": ENABLED},
+    "scep": {"enabled": ENABLED},
+}
+_JSON_TYPES = {"boolean": bool}
+
+
 def _enrollment(body: Body) -> dict[str, dict[str, Any]] | None:
-    """{"api": {}, "acme": {...}, ...}; the core checks the method names, we check the shape."""
+    """{"api": {}, "acme": {"eab_required": true}, ...}: a method is enabled by being present."""
     value = body.raw("enrollment")
     if value is None:
         return None
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise malformed("field 'enrollment': expected an object of method name -> settings object")
+    for method, settings in value.items():
+        known = ENROLLMENT_SETTINGS.get(method)
+        if known is None:
+            raise malformed(f"field 'enrollment.{method}': unknown method (expected: {', '.join(ENROLLMENT_SETTINGS)})")
+        for name, setting in settings.items():
+            if name not in known:
+                raise malformed(f"field 'enrollment.{method}.{name}': unknown setting (expected: {', '.join(known)})")
+            if not isinstance(setting, _JSON_TYPES[known[name][0]]):
+                raise malformed(f"field 'enrollment.{method}.{name}': expected a {known[name][0]}")
     return value
 
 

@@ -28,7 +28,7 @@ async def get_request(request: web.Request) -> web.Response:
 
 async def approve(request: web.Request) -> web.Response:
     """Sign the pending request now; 201 with the certificate (and the request, now issued)."""
-    await read_json(request, allow_empty=True)
+    (await read_json(request, allow_empty=True)).only()  # no fields: a typo'd one is refused, not ignored
     gw = gateway(request)
     issued = await gw.issuance.approve(actor(request), request.match_info["id"])
     out = serialize.certificate(issued.certificate, gw.clock.now(), pem=True)

@@ -43,7 +43,7 @@ async def revoke_serial(request: web.Request) -> web.Response:
 
 
 async def release_hold(request: web.Request) -> web.Response:
-    await read_json(request, allow_empty=True)
+    (await read_json(request, allow_empty=True)).only()
     gw = gateway(request)
     cert = await gw.revocation.release_hold(actor(request), request.match_info["id"])
     return json_response(serialize.certificate(cert, gw.clock.now()))

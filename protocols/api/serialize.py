@@ -14,8 +14,8 @@ from cryptography import x509
 from enrollment_gateway.core.applications import IssuedToken
 from enrollment_gateway.core.urls import UrlBuilder
 from enrollment_gateway.domain import (
-    Application, AuditEvent, Certificate, CertificateAuthority, CertificateRequest, Endpoint, Identity, Membership,
-    Policy, Profile, ProfileDefaults,
+    Application, AuditEvent, Certificate, CertificateAuthority, CertificateRequest, Endpoint, EnrollmentMethod,
+    Identity, Membership, Policy, Profile, ProfileDefaults,
 )
 from enrollment_gateway.policy import format_duration
 
@@ -80,6 +80,7 @@ def profile_defaults(d: ProfileDefaults) -> dict[str, Any]:
         "extended_key_usages": list(d.extended_key_usages),
         "is_ca": d.is_ca,
         "certificate_policies": list(d.certificate_policies),
+        "not_after_behavior": d.not_after_behavior,
     }
 
 
@@ -110,11 +111,11 @@ def endpoint(record: Endpoint, urls: UrlBuilder, attached: Profile | None = None
         "application_id": record.application_id,
         "profile_id": record.profile_id,
         "created_at": ts(record.created_at),
-        "urls": urls.endpoint_urls(record.id),
+        "urls": urls.endpoint_urls(record.id, attached),
     }
     if attached is not None:
         out["profile"] = {"name": attached.name, "approval_required": attached.approval_required,
-                          "enrollment": sorted(attached.enrollment)}
+                          "enrollment": sorted(m.value for m in EnrollmentMethod if attached.enabled(m))}
     return out
 
 

@@ -20,6 +20,7 @@ from enrollment_gateway.core.gateway import Gateway
 from enrollment_gateway.domain import Actor
 from enrollment_gateway.errors import ErrorKind, GatewayError, malformed
 from enrollment_gateway.policy import parse_duration
+from protocols import bounded_json
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -78,12 +79,29 @@ async def read_json(request: web.Request, *, allow_empty: bool = False) -> "Body
     if request.content_type != "application/json":
         raise GatewayError(ErrorKind.UNSUPPORTED_MEDIA_TYPE, "the request body must be application/json")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = bounded_json.loads(raw)
+    except ValueError as exc:
         raise malformed(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise malformed("the request body must be a JSON object")
+    refuse_nul(data, "the request body")
     return Body(data)
+
+
+def refuse_nul(value: Any, where: str) -> None:
+    """400 for U+0000 in any string or member name: PostgreSQL text cannot hold it, and no name, metadata value or
+    pattern we store means anything with it. Refused on every engine, so SQLite and PostgreSQL answer alike."""
+    stack = [value]
+    while stack:  # iterative: bounded_json already capped the depth, but this walk needs no stack of its own
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise malformed(f"{where} holds a NUL character (U+0000), which no field accepts")
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _reject_constant(name: str) -> Any:
@@ -237,10 +255,13 @@ def parse_timestamp(value: str, name: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise malformed(f"'{name}': not an RFC 3339 timestamp: {value!r}") from None
+        raise malformed(f"'{name}': not an RFC 3339 timestamp: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         raise malformed(f"'{name}': the timestamp needs a time zone (e.g. 2025-01-01T00:00:00Z)")
-    return parsed.astimezone(dt.timezone.utc)
+    try:
+        return parsed.astimezone(dt.timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is past the last datetime once in UTC
+        raise malformed(f"'{name}': the timestamp is out of range") from None
 
 
 # --- query strings -------------------------------------------------------------------------------------------------
@@ -250,9 +271,11 @@ class Query:
     """Query parameters, typed; unknown parameters are refused like unknown body fields."""
 
     def __init__(self, query: MultiMapping[str], *allowed: str) -> None:
-        for key in query:
+        for key, value in query.items():
             if key not in allowed:
                 raise malformed(f"unknown query parameter '{key}' (expected: {', '.join(allowed) or 'none'})")
+            if "\x00" in value:
+                raise malformed(f"query parameter '{key}': holds a NUL character (U+0000)")
         self._q = query
 
     def str(self, key: str) -> str | None:

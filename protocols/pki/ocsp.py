@@ -78,10 +78,18 @@ async def ocsp_get(request: web.Request) -> web.Response:
     return _response(answer, request)
 
 
+async def ocsp_malformed(request: web.Request) -> web.Response:
+    """Any other method or shape under /ocsp (a GET with no request in it, a PUT…): still an OCSP answer, since
+    the client on the other end speaks OCSP and reads the status inside (RFC 6960 §2.3 malformedRequest)."""
+    return _response(MALFORMED, request)
+
+
 ROUTES = (
     web.post("/ocsp", ocsp_post),
     web.post("/ocsp/", ocsp_post),
     web.post("/ocsp/{ca_id}", ocsp_post),
     web.post("/ocsp/{ca_id}/", ocsp_post),
     web.get("/ocsp/{ca_id}/{request:.+}", ocsp_get),
+    # Last: whatever the routes above did not take, every method, every depth.
+    web.route("*", r"/ocsp{rest:(/.*)?}", ocsp_malformed),
 )

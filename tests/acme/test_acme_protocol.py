@@ -144,7 +144,7 @@ async def test_account_update_and_deactivation(sqlite_world):
     gone = await acme.ok(acme.kid, {"status": "deactivated"})
     assert gone.json["status"] == "deactivated"
     after = await acme.new_order("after.example.test")
-    assert (after.status, after.type) == (403, "unauthorized")
+    assert (after.status, after.type) == (401, "unauthorized")  # RFC 8555 §7.3.6
 
 
 async def test_eab_required_and_single_use(sqlite_world):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from jsonschema import Draft202012Validator
 
 from protocols.api import API_PREFIX
 
@@ -162,3 +164,35 @@ async def new_member(api: Api, app_id: str, role: str, name: str | None = None, 
     reply = await api.ok("POST", f"/applications/{app_id}/machine-identities",
                          {"name": name or f"{role}-{app_id[:6]}", "role": role, **extra}, status=201)
     return reply["token"]
+
+
+# --- the OpenAPI document as a test oracle ----------------------------------------------------------------------
+
+
+def schema_validator(document: dict, schema: dict) -> Draft202012Validator:
+    """A JSON Schema 2020-12 validator (OpenAPI 3.1's dialect) that resolves #/components/... in `document`."""
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def operation(document: dict, method: str, path: str) -> dict:
+    """The operation whose path template matches the concrete `path` (ids are single segments)."""
+    for template, ops in document["paths"].items():
+        pattern = "^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path.split("?")[0]) and method in ops:
+            return ops[method]
+    raise AssertionError(f"no operation for {method} {path}")
+
+
+def check_against_document(document: dict, method: str, path: str, reply) -> None:
+    """The reply's status is documented for the operation, and its JSON body validates against that schema."""
+    op = operation(document, method.lower(), path)
+    response = op["responses"].get(str(reply.status))
+    assert response is not None, f"{method} {path} answered {reply.status}, which the document does not list"
+    content_type = reply.headers.get("Content-Type", "").split(";")[0]
+    if "content" not in response:
+        assert not reply.body
+        return
+    assert content_type in response["content"], (method, path, content_type)
+    if content_type.endswith("json"):
+        errors = list(schema_validator(document, response["content"][content_type]["schema"]).iter_errors(reply.json))
+        assert not errors, (method, path, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]])

@@ -195,3 +195,12 @@ def test_ca_csr_and_key_matching(key_pool):
     assert ext(root, ExtensionOID.CRL_DISTRIBUTION_POINTS)
     with pytest.raises(x509.ExtensionNotFound):  # no AIA URLs given, no AIA extension
         ext(root, ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+
+
+@pytest.mark.parametrize("days", [0, -1, 10**12, 36501])
+def test_ca_validity_is_range_checked_before_any_date_arithmetic(key_pool, days):
+    # 10^12 days used to be an OverflowError (a 500 from whichever front end passed it on).
+    signer = LocalSigner(key_pool.key(KeyAlgorithm.ECDSA_P256), KeyAlgorithm.ECDSA_P256)
+    with pytest.raises(GatewayError) as err:
+        build_root_ca(signer, build_name([("CN", "Range Root")]), days, now=NOW)
+    assert err.value.kind is ErrorKind.MALFORMED

@@ -75,7 +75,11 @@ MALFORMED = [
     ({"key_usages": ["digitalSignature"]}, "key_usages[0]: unknown key usage"),  # wrong spelling
     ({"extended_key_usages": ["x", "serverAuth"]}, "extended_key_usages[0]: unknown extended key usage"),
     ({"max_ttl": 0}, "max_ttl: must be positive"),  # zero
-    ({"max_ttl": -5}, "max_ttl: must be positive"),  # negative
+    ({"max_ttl": -5}, "max_ttl: must be between 0 and 36500d"),  # negative
+    ({"max_ttl": 10**12}, "max_ttl: must be between 0 and 36500d"),  # beyond any date X.509 can carry
+    ({"max_ttl": "99999999999999999999d"}, "max_ttl: not a duration"),  # a digit string that never becomes an int
+    ({"max_forward_dating": "-1d"}, "max_forward_dating: not a duration"),  # negative window
+    ({"common_name_in_sans": "yes"}, "common_name_in_sans: expected true or false"),  # not a boolean
     ({"max_ttl": "0d"}, "max_ttl: must be positive"),  # zero with a unit
     ({"max_ttl": "90 days"}, "max_ttl: not a duration"),  # unknown unit
     ({"max_ttl": True}, "max_ttl: expected a duration"),  # bool is not an int here

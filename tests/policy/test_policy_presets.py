@@ -5,7 +5,8 @@ import pytest
 from enrollment_gateway.algorithms import KeyAlgorithm
 from enrollment_gateway.domain import ProfileDefaults
 from enrollment_gateway.errors import ErrorKind, GatewayError
-from enrollment_gateway.policy import PRESET_DEFAULTS, PRESETS, Candidate, PolicyRules, evaluate, preset, preset_defaults
+from enrollment_gateway.policy import (PRESET_DEFAULTS, PRESETS, Candidate, PolicyRules, cabf_tls_rules, evaluate,
+                                       preset, preset_defaults)
 
 NAMES = ["tls_server", "tls_client", "tls_server_client", "code_signing", "email_protection", "device_identity"]
 
@@ -49,8 +50,12 @@ REFUSALS = [
     # (preset, subject, sans, key, expected messages)
     ("tls_server", (("CN", "a"), ("O", "Acme")), (("DNS", "a"),), "ECDSA_P256",
      ["Attribute O=Acme is not allowed by policy"]),  # subject limited to CN
-    ("tls_server", (("CN", "a"),), (("email", "a@b.c"),), "ECDSA_P256",
+    ("tls_server", (("CN", "a"),), (("DNS", "a"), ("email", "a@b.c")), "ECDSA_P256",
      ["SAN email:a@b.c is not allowed by policy"]),  # no email SAN on a server
+    ("tls_server", (("CN", "b"),), (("DNS", "a"),), "ECDSA_P256",
+     ["Subject CN b is not one of the certificate's DNS or IP SANs"]),  # BR §7.1.2.7.2: CN is a SAN
+    ("tls_server", (("CN", "A"),), (("DNS", "a"),), "ECDSA_P256",
+     ["Subject CN A is not one of the certificate's DNS or IP SANs"]),  # byte for byte (the core aligns case)
     ("tls_server", (("CN", "a"),), (("DNS", "a"),), "RSA_1024",
      ["Key algorithm RSA_1024 is not allowed by policy"]),  # weak key
     ("tls_server", (("CN", "a"),), (("DNS", "a"),), "ED25519",
@@ -93,3 +98,23 @@ def test_tls_server_limits():
     assert rules.max_ttl_seconds == 397 * 86400
     assert rules.extended_key_usages == ("server_auth",)
     assert set(rules.key_usages) == {"digital_signature", "key_encipherment"}
+
+
+@pytest.mark.parametrize("oids, subject, refused", [
+    ((), (("CN", "a"), ("O", "Acme")), None),  # no CA/B OID: nothing promised, nothing added
+    (("1.3.6.1.4.1.99999.1",), (("CN", "a"),), None),  # a private policy OID promises nothing either
+    (("2.23.140.1.2.1",), (("CN", "a"),), False),  # DV: the CN alone
+    (("2.23.140.1.2.1",), (("CN", "a"), ("O", "Acme")), True),  # DV carries no organisation
+    (("2.23.140.1.2.2",), (("CN", "a"), ("O", "Acme"), ("C", "DE")), False),  # OV: organisation and country
+    (("2.23.140.1.2.2",), (("CN", "a"), ("OU", "Ops")), True),  # no OU since 2022-09
+    (("2.23.140.1.1",), (("CN", "a"), ("O", "Acme")), False),  # EV
+])
+def test_cabf_tls_rules_follow_the_claimed_oid(oids, subject, refused):
+    rules = cabf_tls_rules(oids)
+    if refused is None:
+        assert rules is None
+        return
+    candidate = Candidate(subject=subject, sans=(("DNS", "a"),), key_algorithm="ECDSA_P256", signature_algorithm=None,
+                          key_usages=("digital_signature",), extended_key_usages=("server_auth",),
+                          ttl_seconds=90 * 86400)
+    assert bool(evaluate(rules, candidate)) is refused

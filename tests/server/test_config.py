@@ -62,3 +62,28 @@ def test_derived_urls_and_database():
     config = load_config(None, environ={"EG_SERVER__HTTPS_PORT": "9443", "EG_STORAGE__DATA_DIR": "/tmp/x"})
     assert config.public_https_url == "https://127.0.0.1:9443"
     assert config.database_url == "sqlite+aiosqlite:////tmp/x/gateway.db"
+
+
+@pytest.mark.parametrize(
+    "env, refused",
+    [
+        ({"EG_SERVER__HOST": "0.0.0.0"}, "server.public_http_url"),  # Docker's host: certificates would say 127.0.0.1
+        ({"EG_SERVER__HOST": "::", "EG_SERVER__PUBLIC_HTTP_URL": "http://pki.example.com"},
+         "server.public_https_url"),  # clients would be sent to loopback for the API
+        ({"EG_SERVER__HOST": "0.0.0.0", "EG_SERVER__PUBLIC_HTTP_URL": "http://localhost:8080",
+          "EG_SERVER__PUBLIC_HTTPS_URL": "https://pki.example.com"}, "server.public_http_url"),  # explicit, still loopback
+        ({"EG_SERVER__HOST": "0.0.0.0", "EG_SERVER__PUBLIC_HTTP_URL": "http://pki.example.com:8080",
+          "EG_SERVER__PUBLIC_HTTPS_URL": "https://pki.example.com:8443"}, None),  # what the README tells Docker users
+        ({"EG_SERVER__HOST": "127.0.0.1"}, None),  # loopback everywhere is consistent
+        ({"EG_SERVER__HOST": "10.1.2.3"}, None),  # derived URLs carry the address itself
+    ],
+)
+def test_loopback_urls_refused_when_listening_beyond_loopback(env, refused):
+    from enrollment_gateway.config import check_public_urls
+
+    config = load_config(None, environ=env)
+    if refused is None:
+        check_public_urls(config)
+    else:
+        with pytest.raises(ConfigError, match=refused.replace(".", r"\.")):
+            check_public_urls(config)

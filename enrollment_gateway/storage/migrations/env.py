@@ -16,6 +16,7 @@ from enrollment_gateway.storage.tables import metadata
 TABLE_MODULES: tuple[str, ...] = (
     "enrollment_gateway.storage.repositories.revocation",
     "enrollment_gateway.storage.acme_tables",
+    "enrollment_gateway.storage.gateway_state",
     "enrollment_gateway.storage.est_tables",
 )
 

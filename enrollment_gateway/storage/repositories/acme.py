@@ -17,7 +17,9 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..acme_tables import acme_accounts, acme_authorizations, acme_eab_keys, acme_nonces, acme_orders
+from ..tables import certificate_metadata, certificates, requests
 from ._base import Repository, conflicts
+
 
 @dataclass(frozen=True)
 class AcmeAccount:
@@ -69,6 +71,7 @@ class AcmeOrder:
     certificate_id: str | None = None
     request_id: str | None = None
     replaces: str | None = None
+    processing_until: dt.datetime | None = None  # a finalize's lease, while `processing` without a request
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ def _order(r: Any) -> AcmeOrder:
     return AcmeOrder(
         r.id, r.endpoint_id, r.account_id, r.status, tuple((i[0], i[1]) for i in r.identifiers),
         tuple(r.authorizations), r.expires, r.created_at, r.not_before, r.not_after, r.error, r.certificate_id,
-        r.request_id, r.replaces)
+        r.request_id, r.replaces, r.processing_until)
 
 
 def _eab(r: Any) -> EabKey:
@@ -240,7 +243,7 @@ class AcmeRepository(Repository):
             "identifiers": [list(i) for i in o.identifiers], "authorizations": list(o.authorizations),
             "not_before": o.not_before, "not_after": o.not_after, "expires": o.expires, "error": o.error,
             "certificate_id": o.certificate_id, "request_id": o.request_id, "replaces": o.replaces,
-            "created_at": o.created_at})
+            "created_at": o.created_at, "processing_until": o.processing_until})
 
     async def order(self, id: str) -> AcmeOrder | None:
         row = (await self._conn.execute(_ORDER_BY_ID, {"key": id})).first()
@@ -250,6 +253,41 @@ class AcmeRepository(Repository):
         """Move an order on, if it is still in one of `only_from` (so two instances cannot both finalize it)."""
         params = {**values, "where_id": id, "where_from": list(only_from)}
         return (await self._conn.execute(_UPDATE_ORDER, params)).rowcount == 1
+
+    async def stalled_finalizations(self, now: dt.datetime, limit: int = 100) -> list[AcmeOrder]:
+        """Orders a finalize left `processing` (no approval awaited) whose lease has lapsed: their process died.
+
+        A NULL lease is an order left behind before leases existed (migration 0007).
+        """
+        query = (select(acme_orders)
+                 .where(_O.status == "processing", _O.request_id.is_(None),
+                        or_(_O.processing_until.is_(None), _O.processing_until < now))
+                 .order_by(_O.processing_until).limit(limit))
+        return [_order(r) for r in await self._conn.execute(query)]
+
+    async def settle_stalled(self, id: str, now: dt.datetime, **values: Any) -> bool:
+        """Move a stalled finalization on, unless a live finalize holds it again (then it is not stalled)."""
+        query = (update(acme_orders)
+                 .where(_O.id == id, _O.status == "processing", _O.request_id.is_(None),
+                        or_(_O.processing_until.is_(None), _O.processing_until < now))
+                 .values(**values))
+        return (await self._conn.execute(query)).rowcount == 1
+
+    async def certificate_signed_for(self, order_id: str, requester_id: str) -> str | None:
+        """The certificate a finalize of `order_id` signed and stored, if its process got that far.
+
+        Found by the `acme_order` metadata the finalize stamps, and only if the core recorded the request as made by
+        `requester_id` (the order's account): metadata alone could be set by anyone issuing over the API.
+        """
+        M, C, R = certificate_metadata.c, certificates.c, requests.c
+        query = (select(C.id)
+                 .select_from(certificate_metadata.join(certificates, C.id == M.certificate_id)
+                              .join(requests, R.id == C.request_id))
+                 .where(M.key == "acme_order", M.value == order_id, R.requester_id == requester_id,
+                        R.protocol == "acme")
+                 .order_by(C.created_at.desc()).limit(1))
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else row.id
 
     async def orders_of(self, account_id: str, limit: int, offset: int) -> list[str]:
         query = (select(_O.id).where(_O.account_id == account_id)

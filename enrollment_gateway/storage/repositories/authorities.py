@@ -82,6 +82,15 @@ class CARepository(Repository):
         if result.rowcount == 0:
             raise not_found("CA")
 
+    async def status_for_issuance(self, id: str) -> CAStatus | None:
+        """The CA's status now, the row locked FOR SHARE on PostgreSQL until the transaction ends (so a status
+        change waits for an issuance that read it); None if there is no such CA."""
+        query = select(t.cas.c.status).where(t.cas.c.id == id)
+        if self._dialect == "postgresql":
+            query = query.with_for_update(read=True)
+        value = (await self._conn.execute(query)).scalar()
+        return None if value is None else CAStatus(value)
+
     async def key_blob(self, ca_id: str) -> bytes:
         blob = (await self._conn.execute(select(t.cas.c.key_blob).where(t.cas.c.id == ca_id))).scalar()
         if blob is None:

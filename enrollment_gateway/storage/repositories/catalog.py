@@ -40,6 +40,7 @@ def defaults_to_json(d: ProfileDefaults) -> dict[str, Any]:
         "extended_key_usages": list(d.extended_key_usages),
         "is_ca": d.is_ca,
         "certificate_policies": list(d.certificate_policies),
+        "not_after_behavior": d.not_after_behavior,
     }
 
 
@@ -60,6 +61,8 @@ def defaults_from_json(j: Mapping[str, Any]) -> ProfileDefaults:
         kw["is_ca"] = bool(j["is_ca"])
     if "certificate_policies" in j:
         kw["certificate_policies"] = tuple(j["certificate_policies"])
+    if "not_after_behavior" in j:
+        kw["not_after_behavior"] = str(j["not_after_behavior"])
     return ProfileDefaults(**kw)
 
 

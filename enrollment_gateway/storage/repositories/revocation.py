@@ -1,8 +1,13 @@
-"""What revocation needs beyond the shared repositories: revoked CA certificates, cheap freshness reads.
+"""What revocation needs beyond the shared repositories: the revocation entries, cheap freshness reads.
 
-A CA certificate the gateway made (an intermediate under a parent it holds) has no row in `certificates` (that
-table needs an application and a profile), so its revocation lives in `ca_revocations`, keyed by the revoked CA
-and read by its parent's CRL and OCSP. Built from a transaction with `RevocationRepository.of(tx)`.
+Revocation status lives in tables of its own, read by CRLs and OCSP, and never in the inventory alone: RFC 5280
+§3.3 keeps an entry on the CRL until the certificate has expired, whatever happens to the inventory row (an
+admin's DELETE, a clean-up job, a hand-written SQL statement). `revoked_certificates` holds every revoked leaf:
+database triggers on `certificates` (migration 0006) copy each revocation into it in the writing transaction,
+whatever writes it, and remove the entry only when a hold is released; `ca_revocations` holds revoked CA
+certificates the gateway made (an intermediate under a parent it holds has no row in `certificates`, which needs
+an application and a profile), keyed by the revoked CA and read by its parent's CRL and OCSP. Neither has a
+foreign key to what it talks about. Built from a transaction with `RevocationRepository.of(tx)`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,30 @@ ca_revocations = Table(
     Column("invalidity_date", UTCDateTime),
     Column("not_after", UTCDateTime, nullable=False),
     Index(None, "issuer_id", "serial"),
+)
+
+revoked_certificates = Table(
+    "revoked_certificates",
+    t.metadata,
+    Column("issuer_id", t.ID, primary_key=True),  # certificates.issuer_key: the CA id ("self" when self-signed)
+    Column("serial", SerialNumber, primary_key=True),
+    Column("certificate_id", t.ID, nullable=False),  # no FK: the entry outlives the inventory row
+    Column("revoked_at", UTCDateTime, nullable=False),
+    Column("revocation_reason", String(32), nullable=False),
+    Column("invalidity_date", UTCDateTime),
+    Column("not_after", UTCDateTime, nullable=False),
+    Index(None, "issuer_id", "not_after"),
+)
+
+# Issued certificates whose inventory row was deleted, filled by a database trigger on `certificates` (migration
+# 0006) whatever deletes the row, so OCSP keeps answering `good` (never `unknown`) for what the CA did sign.
+deleted_certificates = Table(
+    "deleted_certificates",
+    t.metadata,
+    Column("issuer_id", t.ID, primary_key=True),
+    Column("serial", SerialNumber, primary_key=True),
+    Column("certificate_id", t.ID, nullable=False),
+    Column("not_after", UTCDateTime, nullable=False),
 )
 
 # Counter names: `counters` is shared, so revocation's counters carry a prefix.
@@ -60,6 +89,7 @@ class CRLHead:
 
 
 _R = ca_revocations.c
+_L = revoked_certificates.c
 
 
 def _ca_revocation(r) -> CARevocation:
@@ -71,6 +101,28 @@ class RevocationRepository(Repository):
     @classmethod
     def of(cls, tx) -> "RevocationRepository":
         return cls(tx.connection, tx.dialect)
+
+    # --- revoked leaf certificates --------------------------------------------------------------------------------
+
+    async def revocation(self, issuer_id: str, serial: int) -> RevokedEntry | None:
+        """The entry of one serial of one issuer, as OCSP needs it; None when it is not revoked."""
+        query = select(revoked_certificates).where(_L.issuer_id == issuer_id, _L.serial == serial)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else RevokedEntry(row.serial, row.revoked_at, row.revocation_reason,
+                                                     row.invalidity_date, row.not_after)
+
+    async def was_issued(self, issuer_id: str, serial: int) -> bool:
+        """True when the issuer signed this serial and its inventory row has since been deleted."""
+        d = deleted_certificates.c
+        query = select(d.serial).where(d.issuer_id == issuer_id, d.serial == serial)
+        return (await self._conn.execute(query)).first() is not None
+
+    async def revoked_for_issuer(self, issuer_id: str, not_after_since: dt.datetime) -> list[RevokedEntry]:
+        """The issuer's revoked leaves that have not expired before `not_after_since`, for its CRL."""
+        query = (select(revoked_certificates).where(_L.issuer_id == issuer_id, _L.not_after >= not_after_since)
+                 .order_by(_L.revoked_at, _L.serial))
+        return [RevokedEntry(r.serial, r.revoked_at, r.revocation_reason, r.invalidity_date, r.not_after)
+                for r in await self._conn.execute(query)]
 
     # --- revoked CA certificates ---------------------------------------------------------------------------------
 

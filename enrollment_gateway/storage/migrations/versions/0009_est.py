@@ -3,7 +3,7 @@
 See storage/est_tables.py and storage/repositories/est.py.
 
 Revision ID: 0009_est
-Revises: 0005_sqlite_search
+Revises: 0008_gateway_state
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_est"
-down_revision = "0005_sqlite_search"
+down_revision = "0008_gateway_state"
 branch_labels = None
 depends_on = None
 
