@@ -81,6 +81,20 @@ class AcmeSettings:
 
 
 @dataclass(frozen=True)
+class EstSettings:
+    """RFC 7030 front end: listener behaviour and limits; per-endpoint authentication lives in the admin API."""
+
+    default_endpoint: str = ""  # endpoint id served at /.well-known/est/<op> for devices that know no label
+    request_client_certificate: bool = True  # the HTTPS listener asks for (never requires) a client certificate
+    client_certificate_header: str = ""  # e.g. X-SSL-Client-Cert: URL-encoded PEM set by a TLS-terminating proxy
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks whose certificate header and X-Forwarded-For count
+    retry_after_seconds: int = 60  # what a device whose request awaits approval is told to wait
+    basic_failures_allowed: int = 5  # wrong Basic passwords per source address per window before 429
+    basic_failure_window_seconds: int = 300
+    max_body_bytes: int = 96 * 1024  # a base64 CSR of issuance.max_csr_bytes fits; more is 413
+
+
+@dataclass(frozen=True)
 class RevocationSettings:
     crl_validity_hours: int = 24
     crl_refresh_before_hours: int = 12  # regenerate this long before nextUpdate
@@ -104,6 +118,7 @@ class Config:
     storage: StorageSettings = field(default_factory=StorageSettings)
     issuance: IssuanceSettings = field(default_factory=IssuanceSettings)
     acme: AcmeSettings = field(default_factory=AcmeSettings)
+    est: EstSettings = field(default_factory=EstSettings)
     revocation: RevocationSettings = field(default_factory=RevocationSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

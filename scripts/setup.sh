@@ -4,9 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in openssl:openssl curl:curl jq:jq pebble-challtestsrv:pebble pebble:pebble lego:lego scepclient:scep scepserver:scep; do
+for tool in openssl:openssl curl:curl jq:jq pebble-challtestsrv:pebble pebble:pebble lego:lego scepclient:scep scepserver:scep \
+           javac:default-jdk-headless; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
+# Bouncy Castle's EST client (conformance/test_est_bouncycastle.py)
+[ -f /usr/share/java/bcpkix.jar ] || need_apt+=(libbcpkix-java)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

@@ -16,6 +16,7 @@ from .authorities import Authorities
 from .catalog import Catalog
 from .clock import Clock, SystemClock
 from .crl_publisher import CRLPublisher
+from .est_credentials import EstCredentials
 from .inventory import Inventory
 from .issuance import Issuance
 from .ocsp_responder import OCSPResponder
@@ -40,6 +41,7 @@ class Gateway:
     revocation: Revocation
     crls: CRLPublisher
     ocsp: OCSPResponder
+    est: EstCredentials  # EST settings, device credentials and authentication (one instance: it caches)
     scep: ScepService | None = None  # set in open(); None only for hand-built gateways
     owns_db: bool = True
 
@@ -71,6 +73,7 @@ class Gateway:
             issuance=Issuance(db, kek, clock, authorities, auditor, config.issuance),
             inventory=Inventory(db, kek, clock, auditor),
             revocation=revocation, crls=crls, ocsp=ocsp,
+            est=EstCredentials(db, clock, auditor, authorities, config.est),
             owns_db=database is None,
         )
         gateway.scep = ScepService.of(gateway)

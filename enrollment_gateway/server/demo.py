@@ -12,6 +12,7 @@ from typing import Any
 from ..algorithms import KeyAlgorithm
 from ..core.acme_eab import ExternalAccountKeys
 from ..core.bootstrap import ensure_admin
+from ..core.est_credentials import EstCredentials
 from ..crypto import builder
 from ..core.gateway import Gateway
 from ..domain import SYSTEM_ACTOR, ProfileDefaults
@@ -46,6 +47,8 @@ async def ensure_demo(gateway: Gateway) -> dict[str, Any]:
             state.update(await _acme(gateway, state))
         if not state.get("scep_challenge"):  # also for a demo made before SCEP landed
             state.update(await _scep(gateway, state))
+        if not state.get("est_username"):  # also for a demo made before EST landed
+            state.update(await _est(gateway, state))
         state.update(await _urls(gateway, state))
         await _store(gateway, state)
     state["ca_bundle"] = str(await _write_bundle(gateway, state["root_ca_id"]))
@@ -68,7 +71,8 @@ async def _urls(gateway: Gateway, state: dict[str, Any]) -> dict[str, Any]:
     return {"api_url": f"{urls.https_base}/api/v1", "endpoints": endpoints, "issue_url": urls.api_issue(tls_id),
             "acme_directory": urls.acme_directory(tls_id), "ocsp_url": urls.ocsp(state["issuing_ca_id"]),
             "crl_url": urls.crl(state["issuing_ca_id"]), "acme_http01_port": gateway.config.acme.http01_port,
-            "scep_url": urls.scep(endpoints["device"]["id"])}
+            "scep_url": urls.scep(endpoints["device"]["id"]),
+            "est_url": urls.est_base(endpoints["device"]["id"])}
 
 
 async def _stored(gateway: Gateway) -> dict[str, Any]:
@@ -189,6 +193,19 @@ async def _scep(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
     await gateway.scep.challenges.configure(
         SYSTEM_ACTOR, state["application_id"], endpoint_id, mode="static", static_challenge=challenge)
     return {"scep_url": gateway.urls.scep(endpoint_id), "scep_challenge": challenge}
+
+
+async def _est(gateway: Gateway, state: dict[str, Any]) -> dict[str, str]:
+    """The device endpoint's EST settings (serverkeygen and re-enrolment on) and a device password for Basic; its
+    URL (est_url) is this instance's, from _urls."""
+    endpoint_id = state["endpoints"]["device"]["id"]
+    est = EstCredentials.of(gateway)
+    await est.update_settings(SYSTEM_ACTOR, state["application_id"], endpoint_id,
+                              {"auth": "basic_or_certificate", "reenroll": True, "serverkeygen": True})
+    # A fresh name each time: a set-up interrupted after this step makes another rather than colliding.
+    issued = await est.create_credential(SYSTEM_ACTOR, state["application_id"], endpoint_id,
+                                         username=f"demo-device-{secrets.token_hex(3)}")
+    return {"est_username": issued.credential.username, "est_password": issued.password}
 
 
 def _read(path: Path) -> dict[str, Any]:

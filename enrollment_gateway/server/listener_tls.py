@@ -14,6 +14,7 @@ from ..algorithms import KeyAlgorithm
 from ..crypto import builder, keys, names
 from ..domain import SYSTEM_ACTOR
 from ..core.gateway import Gateway
+from .tls_client_auth import request_client_certificates
 
 LISTENER_CA_NAME = "gateway-listener-root"
 
@@ -22,12 +23,15 @@ async def listener_ssl_context(gateway: Gateway, *, ca_id: str | None = None) ->
     """An SSLContext for the HTTPS listener and the path of the PEM a client should trust for it."""
     server = gateway.config.server
     if server.tls_cert_file:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(server.tls_cert_file, server.tls_key_file or None)
-        return ctx, Path(server.tls_cert_file)
-    cert_path, key_path, trust_path = await ensure_listener_certificate(gateway, ca_id=ca_id)
+        cert_path, key_path = Path(server.tls_cert_file), server.tls_key_file or None
+        trust_path = cert_path
+    else:
+        cert_path, key_path, trust_path = await ensure_listener_certificate(gateway, ca_id=ca_id)
+    # TLS 1.2 and 1.3 (the default context's floor is 1.2): EST proof-of-possession needs 1.2's tls-unique.
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert_path, key_path)
+    if gateway.config.est.request_client_certificate:
+        request_client_certificates(ctx)  # EST devices; checked per request against the endpoint's anchors
     return ctx, trust_path
 
 

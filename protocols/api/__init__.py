@@ -11,14 +11,14 @@ from aiohttp import web
 from enrollment_gateway.appkeys import GATEWAY
 from enrollment_gateway.core.gateway import Gateway
 
-from . import acme_eab, applications, audit, cas, certificates, openapi, policies, profiles, requests, revocation
+from . import acme_eab, applications, audit, cas, certificates, est, openapi, policies, profiles, requests, revocation
 from . import scep as scep_admin
 from .middleware import auth_middleware, problem_middleware
 from .wire import API_PREFIX
 
 # Each module contributes a ROUTES tuple; revocation adds its own module here.
-ROUTE_MODULES = (cas, policies, profiles, applications, certificates, requests, audit, revocation, acme_eab, scep_admin,
-                 openapi)
+ROUTE_MODULES = (cas, policies, profiles, applications, certificates, requests, audit, revocation, acme_eab, est,
+                 scep_admin, openapi)
 
 __all__ = ["API_PREFIX", "create_api_app", "mount"]
 

@@ -270,13 +270,26 @@ SCHEMAS: dict[str, Any] = {
         ("challenge_mode",)),
     "ScepChallengeCreate": _obj({"ttl": {"type": ["string", "integer"], "description": "e.g. \"1h\" (default)"}}),
     "ScepChallenge": _out({"challenge": {"type": "string", "description": "shown once"}, "expires_at": TS}),
+    "EstSettings": _out({
+        "auth": _enum(("basic", "certificate", "basic_or_certificate", "basic_and_certificate")),
+        "anchors_pem": {"type": "string", "description": "manufacturer (IDevID) CA certificates, PEM"},
+        "trust_gateway_certificates": B, "reenroll": B, "serverkeygen": B, "proof_of_possession": B,
+        "url": {"type": "string", "description": "the endpoint's EST base URL"}}),
+    "EstSettingsPatch": _obj({
+        "auth": _enum(("basic", "certificate", "basic_or_certificate", "basic_and_certificate")),
+        "anchors_pem": {"type": "string", "description": "manufacturer (IDevID) CA certificates, PEM"},
+        "trust_gateway_certificates": B, "reenroll": B, "serverkeygen": B, "proof_of_possession": B}),
+    "EstCredential": _out({"username": S, "endpoint_id": S, "created_at": TS, "created_by": S, "revoked_at": TS,
+                           "password": {"type": "string", "description": "only at creation"}},
+                          optional=("password",)),
+    "EstCredentialCreate": _obj({"username": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$"}}),
     "AuditEvent": _out({"id": S, "at": TS, "actor": S, "actor_name": S, "action": S, "object_type": S,
                         "object_id": NS, "application_id": NS, "outcome": S,
                         "details": {"type": "object", "additionalProperties": True,
                                     "description": "what the action recorded; its shape depends on the action"}}),
 }
 for _name in ("CA", "Policy", "PolicyPreset", "Profile", "Application", "Endpoint", "Member", "Identity",
-              "AcmeEabKey"):
+              "AcmeEabKey", "EstCredential"):
     SCHEMAS[f"{_name}List"] = _items(_name)
 for _name in ("Certificate", "CertificateRequest", "AuditEvent"):
     SCHEMAS[f"{_name}Page"] = _items(_name, paged=True)
@@ -351,6 +364,17 @@ OPERATIONS: tuple[tuple[str, str, str, str, str | None, dict[str, Any], tuple[di
      {"200": "ScepSettings"}, ()),
     ("post", "/applications/{id}/endpoints/{endpoint_id}/scep-challenges", "scep",
      "Mint a one-time SCEP challenge password (shown once)", "ScepChallengeCreate", {"201": "ScepChallenge"}, ()),
+    ("get", "/applications/{id}/endpoints/{endpoint_id}/est", "est",
+     "The endpoint's EST settings: device authentication, trust anchors, options", None, {"200": "EstSettings"}, ()),
+    ("patch", "/applications/{id}/endpoints/{endpoint_id}/est", "est",
+     "Change some EST settings of the endpoint", "EstSettingsPatch", {"200": "EstSettings"}, ()),
+    ("post", "/applications/{id}/endpoints/{endpoint_id}/est/credentials", "est",
+     "Issue a device username and password for HTTP Basic (password shown once)", "EstCredentialCreate",
+     {"201": "EstCredential"}, ()),
+    ("get", "/applications/{id}/endpoints/{endpoint_id}/est/credentials", "est",
+     "The endpoint's EST usernames and their state", None, {"200": "EstCredentialList"}, ()),
+    ("delete", "/applications/{id}/endpoints/{endpoint_id}/est/credentials/{username}", "est",
+     "Revoke an EST credential", None, {"204": None}, ()),
     ("get", "/applications/{id}/members", "applications", "Members and their roles", None, {"200": "MemberList"}, ()),
     ("post", "/applications/{id}/members", "applications", "Add a member", "MemberAdd", {"201": "Membership"}, ()),
     ("delete", "/applications/{id}/members/{identity_id}", "applications", "Remove a member", None, {"204": None}, ()),

@@ -18,6 +18,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "enrollment_gateway.storage.acme_tables",
     "enrollment_gateway.storage.gateway_state",
     "enrollment_gateway.storage.scep_tables",
+    "enrollment_gateway.storage.est_tables",
 )
 
 for _name in TABLE_MODULES:

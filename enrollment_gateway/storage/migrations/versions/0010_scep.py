@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_scep"
-down_revision = "0008_gateway_state"
+down_revision = "0009_est"
 branch_labels = None
 depends_on = None
 
