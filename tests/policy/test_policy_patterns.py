@@ -1,5 +1,7 @@
 """Pattern matching per identifier kind: tables for the documented forms, properties for the DNS wildcard."""
 
+import fnmatch
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -196,3 +198,30 @@ def test_matchers_never_raise(pattern, value):
         assert isinstance(matches(kind, pattern, value), bool)
         assert isinstance(overlaps(kind, pattern, value), bool)
         assert check_pattern(kind, pattern) is None or isinstance(check_pattern(kind, pattern), str)
+
+
+# match_glob is linear: a regex built from `*a*a*…*b` backtracked exponentially on a near-miss and froze the event
+# loop (found by probing a running gateway). Each case names the answer; the pathological ones must simply return.
+@pytest.mark.parametrize("pattern, value, expected", [
+    ("*a" * 30 + "*b", "a" * 64, False),  # the near-miss that ran for minutes with a regex
+    ("*a" * 30 + "*b", "a" * 64 + "b", True),
+    ("*" * 5000, "anything", True),  # 5,000 stars: accepted by the API, must stay cheap
+    ("a*b*c", "abc", True),
+    ("a*b*c", "aXbYc", True),
+    ("a*b*c", "acb", False),
+    ("ab*ba", "aba", False),  # prefix and suffix may not overlap
+    ("*", "", True),
+    ("", "", True),
+    ("", "x", False),
+    ("x", "x", True),
+    ("*.corp", "host.corp", True),
+    ("a*a", "a", False),
+])
+def test_match_glob_is_linear_and_anchored(pattern, value, expected):
+    assert match_glob(pattern, value) is expected
+
+
+@given(st.text(alphabet="ab*", max_size=12), st.text(alphabet="ab", max_size=12))
+def test_match_glob_agrees_with_fnmatch(pattern, value):
+    # fnmatch also treats `?` and `[` specially; the alphabet leaves only `*`, where both must agree.
+    assert match_glob(pattern, value) is fnmatch.fnmatchcase(value, pattern)
