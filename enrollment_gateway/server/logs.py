@@ -10,6 +10,7 @@ import sys
 import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..appkeys import ACTOR, LOG_FIELDS
 
@@ -26,6 +27,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, default=str)
 
 
+class ClientFaultFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (`Content-Length: -1`, a 20 KB header) as an error with a traceback,
+    although the client already got its 400: anyone could flood the log and page an operator. Such a record becomes
+    one info line naming the fault's class and status, never its text, which may quote a header (a bearer token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "malformed HTTP request from %s: %s (%s)", (remote, type(exc).__name__, exc.code)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(level: str) -> logging.handlers.MemoryHandler:
     """JSON lines on stderr, written in batches: call `flush()` on the returned handler, as `flush_logs` does.
 
@@ -40,6 +56,9 @@ def configure_logging(level: str) -> logging.handlers.MemoryHandler:
     root.handlers[:] = [batched]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").disabled = True  # replaced by our one-line event
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientFaultFilter) for f in server_log.filters):
+        server_log.addFilter(ClientFaultFilter())
     return batched
 
 
