@@ -24,6 +24,7 @@ from cryptography.x509.oid import ObjectIdentifier
 from yarl import URL
 
 from . import dns, problems
+from .identifiers import is_ip
 from .jws import b64url_encode
 from .problems import AcmeProblem
 
@@ -63,21 +64,13 @@ class ValidationResult:
         return cls(False, problem, tuple(records))
 
 
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _snippet(data: bytes, limit: int = 128) -> str:
     return repr(data[:limit].decode("utf-8", "replace")) + ("…" if len(data) > limit else "")
 
 
 async def resolve(host: str, settings: ValidationSettings) -> tuple[str, ...]:
     """Addresses to try for `host`, blocked networks removed; DNSError when none is usable."""
-    if _is_ip(host):
+    if is_ip(host):
         addresses: tuple[str, ...] = (host,)
     elif settings.dns_resolvers:
         addresses = await dns.lookup_addresses(host, settings.dns_resolvers, settings.timeout_seconds)
@@ -244,7 +237,7 @@ async def validate_dns01(domain: str, key_authorization: str, settings: Validati
     """RFC 8555 §8.4: a TXT record at _acme-challenge.<domain> holds base64url(SHA-256(keyAuthorization))."""
     name = dns01_record_name(domain)
     records: list[dict] = [{"hostname": domain.removeprefix("*.")}]
-    if _is_ip(domain):
+    if is_ip(domain):
         problem = problems.malformed("dns-01 cannot validate IP identifiers (RFC 8738 §7)")
         return ValidationResult.failure(problem, records)
     try:
@@ -294,7 +287,7 @@ def _check_alpn_certificate(der: bytes, domain: str, key_authorization: str) -> 
     except ValueError:
         return problems.tls(f"tls-alpn-01 server for {domain} sent a malformed certificate")
     wanted: x509.GeneralName = (
-        x509.IPAddress(ipaddress.ip_address(domain)) if _is_ip(domain) else x509.DNSName(domain.lower())
+        x509.IPAddress(ipaddress.ip_address(domain)) if is_ip(domain) else x509.DNSName(domain.lower())
     )
     names = [x509.DNSName(n.value.lower()) if isinstance(n, x509.DNSName) else n for n in sans]
     if names != [wanted]:
@@ -321,7 +314,7 @@ async def validate_tls_alpn01(domain: str, key_authorization: str, settings: Val
     port = settings.tls_alpn01_port
     record: dict[str, Any] = {"hostname": domain, "port": str(port)}
     records = [record]
-    sni = _reverse_name(domain) if _is_ip(domain) else domain
+    sni = _reverse_name(domain) if is_ip(domain) else domain
     try:
         async with asyncio.timeout(settings.timeout_seconds):
             addresses = await resolve(domain, settings)

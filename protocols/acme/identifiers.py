@@ -47,7 +47,7 @@ def dns_name_problem(value: str) -> str | None:
         return "a wildcard must be the whole leftmost label ('*.example.com'), and only one"
     if len(value) > MAX_NAME:
         return f"longer than {MAX_NAME} characters"
-    if _is_ip(base):
+    if is_ip(base):
         return "is an IP address; send it as an 'ip' identifier (RFC 8738)"
     labels = base.split(".")
     for label in labels:
@@ -87,7 +87,8 @@ def ip_problem(value: str) -> str | None:
     return None
 
 
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
+    """Any textual IP address, canonical or not (the ACME validators' test for an IP identifier)."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
